@@ -1,0 +1,96 @@
+"""Frozen configuration of a RALIS network; every ablation of the paper's Table 5 is a field."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+ContrastiveKind = Literal["adjusted_center", "full_graph", "cocoa", "none"]
+
+
+@dataclass(frozen=True)
+class ViewConfig:
+    """One input view: its name, channel count and which encoder it uses.
+
+    Views with the same `encoder_group` share one encoder (homogeneous views); by default
+    each view has its own.
+    """
+
+    name: str
+    in_channels: int
+    encoder_group: str | None = None
+
+    @property
+    def group(self) -> str:
+        return self.encoder_group or self.name
+
+
+@dataclass(frozen=True)
+class RalisConfig:
+    """Architecture and ablation switches. Loss *weights* live in the training config."""
+
+    views: tuple[ViewConfig, ...]
+    num_classes: int
+    embed_dim: int = 128
+    # Widths of the 4 residual blocks of each 1D ResNet encoder.
+    encoder_widths: tuple[int, int, int, int] = (32, 64, 64, 128)
+    kernel_size: int = 5
+    fusion_hidden: int = 64
+    num_experts: int = 16
+    top_k: int = 3
+    expert_hidden: int = 128
+    temperature: float = 0.1
+
+    # Ablations (paper Table 5). Defaults are the full RALIS model.
+    use_moe: bool = True  # False = "-MoE": a plain MLP head
+    contrastive: ContrastiveKind = (
+        "adjusted_center"  # "none" = "-contrast"; "full_graph" = "+full graph"
+    )
+    use_attention: bool = True  # False = "-attention": uniform weights over present views
+    use_magnorm: bool = True  # False = "-magnorm"
+    individual_view_training: bool = True  # False = "-ind. view"
+    separate_load_balance: bool = True  # False = "-sep. load": one balance loss over all tokens
+    stop_grad_attention: bool = True  # False = "-stop grad"
+
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        if not self.views:
+            raise ValueError("a model needs at least one view")
+        names = [v.name for v in self.views]
+        if len(set(names)) != len(names):
+            raise ValueError(f"duplicate view names: {names}")
+        channels_by_group: dict[str, int] = {}
+        for view in self.views:
+            seen = channels_by_group.setdefault(view.group, view.in_channels)
+            if seen != view.in_channels:
+                raise ValueError(
+                    f"encoder group '{view.group}' mixes {seen} and {view.in_channels} channels; "
+                    "views sharing an encoder must have the same channel count"
+                )
+        if not 1 <= self.top_k <= self.num_experts:
+            raise ValueError(
+                f"top_k must be in [1, num_experts={self.num_experts}], got {self.top_k}"
+            )
+        if self.num_classes < 2:
+            raise ValueError(f"num_classes must be >= 2, got {self.num_classes}")
+
+    @property
+    def num_views(self) -> int:
+        return len(self.views)
+
+    @property
+    def view_names(self) -> list[str]:
+        return [v.name for v in self.views]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data form, stored inside checkpoints."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RalisConfig:
+        """Inverse of `to_dict`."""
+        fields = dict(data)
+        fields["views"] = tuple(ViewConfig(**v) for v in fields["views"])
+        fields["encoder_widths"] = tuple(fields["encoder_widths"])
+        return cls(**fields)
