@@ -1,0 +1,63 @@
+"""Mini-batches as numpy dicts, channel-major for conv1d, absent views zeroed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TypedDict
+
+import numpy as np
+import numpy.typing as npt
+
+from training.data.augment import augment_view
+from training.data.dataset import MultiViewDataset
+from training.data.normalize import Normalizer
+
+
+class Batch(TypedDict):
+    """One mini-batch; the lead's training loop turns it into tensors."""
+
+    x: dict[str, npt.NDArray[np.float32]]  # view -> (B, C_v, T_v), zeros where absent
+    mask: npt.NDArray[np.bool_]  # (B, V), view order = dataset.views
+    y: npt.NDArray[np.int64]  # (B,), -1 = unlabelled
+    index: npt.NDArray[np.int64]  # (B,) row of each sample in the dataset
+
+
+def iterate_batches(
+    dataset: MultiViewDataset,
+    batch_size: int,
+    shuffle: bool,
+    rng: np.random.Generator | None,
+    augment: bool,
+    drop_last: bool = False,
+    normalizer: Normalizer | None = None,
+) -> Iterator[Batch]:
+    """Yield mini-batches; with `augment`, each present view window is augmented.
+
+    Pass the un-normalised dataset plus `normalizer` when augmenting, so rotations act on
+    physical sensor axes and the statistics are applied afterwards.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    if (shuffle or augment) and rng is None:
+        raise ValueError("shuffle and augment need an rng (np.random.default_rng(seed))")
+    order = np.arange(len(dataset))
+    if shuffle:
+        assert rng is not None
+        order = rng.permutation(len(dataset))
+    stop = len(order) - len(order) % batch_size if drop_last else len(order)
+    for start in range(0, stop, batch_size):
+        index = order[start : start + batch_size]
+        mask = dataset.mask[index]
+        x = {}
+        for column, view in enumerate(dataset.views):
+            windows = dataset.x[view.name][index]  # (B, T, C), a copy
+            present = mask[:, column]
+            if augment:
+                assert rng is not None
+                for row in np.flatnonzero(present):
+                    windows[row] = augment_view(windows[row], view.modality, rng)
+            if normalizer is not None:
+                windows = normalizer.apply_view(view.name, windows)
+            windows[~present] = 0.0
+            x[view.name] = np.ascontiguousarray(windows.transpose(0, 2, 1))  # (B, C, T)
+        yield Batch(x=x, mask=mask, y=dataset.y[index], index=index.astype(np.int64))
