@@ -1,0 +1,88 @@
+"""Checkpoints: weights plus everything needed to rebuild, evaluate and export the model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from model import RalisConfig, RalisModel
+from training.config import TrainConfig
+from training.data.dataset import ViewInfo
+from training.data.normalize import Normalizer
+
+
+@dataclass
+class Checkpoint:
+    """A trained model with its normalisation, names and training configuration."""
+
+    model: RalisModel
+    normalizer: Normalizer
+    views: list[ViewInfo]
+    class_names: list[str]
+    train_config: TrainConfig
+    epoch: int
+    val_macro_f1: float
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(
+            {
+                "format": "ralis-checkpoint-1",
+                "model_state": self.model.state_dict(),
+                "model_config": self.model.config.to_dict(),
+                "normalizer": self.normalizer.to_dict(),
+                "views": [
+                    {
+                        "name": v.name,
+                        "modality": v.modality,
+                        "channels": list(v.channels),
+                        "sampling_rate_hz": v.sampling_rate_hz,
+                    }
+                    for v in self.views
+                ],
+                "class_names": self.class_names,
+                "train_config": self.train_config.to_dict(),
+                "epoch": self.epoch,
+                "val_macro_f1": self.val_macro_f1,
+            },
+            path,
+        )
+
+    @classmethod
+    def load(cls, path: Path) -> Checkpoint:
+        if not path.is_file():
+            raise FileNotFoundError(f"checkpoint {path} does not exist")
+        try:
+            state: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # torch raises several types for broken files
+            raise ValueError(f"{path}: not a readable RALIS checkpoint ({exc})") from exc
+        if state.get("format") != "ralis-checkpoint-1":
+            raise ValueError(f"{path}: unknown checkpoint format {state.get('format')!r}")
+        model = RalisModel(RalisConfig.from_dict(state["model_config"]))
+        model.load_state_dict(state["model_state"])
+        model.eval()
+        views = [
+            ViewInfo(v["name"], v["modality"], tuple(v["channels"]), v["sampling_rate_hz"])
+            for v in state["views"]
+        ]
+        return cls(
+            model=model,
+            normalizer=Normalizer.from_dict(state["normalizer"]),
+            views=views,
+            class_names=list(state["class_names"]),
+            train_config=TrainConfig.from_dict(state["train_config"]),
+            epoch=int(state["epoch"]),
+            val_macro_f1=float(state["val_macro_f1"]),
+        )
+
+
+def view_channel_counts(views: list[ViewInfo]) -> dict[str, int]:
+    return {v.name: len(v.channels) for v in views}
+
+
+def float_list(array: np.ndarray) -> list[float]:
+    return [float(v) for v in np.asarray(array).ravel()]

@@ -1,0 +1,174 @@
+"""`ralis train`, `ralis evaluate` and `ralis export`: thin wrappers over tested functions."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from training.config import TrainConfig
+
+DEFAULT_DSADS = "../shared/datasets/dsads/daily_sports_activities.zip"
+
+# CLI flag -> RalisConfig override, one per ablation of the paper's Table 5.
+ABLATION_FLAGS: dict[str, tuple[str, Any]] = {
+    "no_moe": ("use_moe", False),
+    "no_attention": ("use_attention", False),
+    "no_magnorm": ("use_magnorm", False),
+    "no_individual_views": ("individual_view_training", False),
+    "joint_load_balance": ("separate_load_balance", False),
+    "no_stop_grad": ("stop_grad_attention", False),
+}
+
+
+def _subjects(text: str) -> tuple[int, ...]:
+    return tuple(int(s) for s in text.split(",") if s)
+
+
+def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    d = TrainConfig(data="")
+    parser.add_argument("--data", default=DEFAULT_DSADS, help="DSADS zip/folder or an .npz")
+    parser.add_argument("--view-set", default=d.view_set, choices=["acc", "imu", "sensors"])
+    parser.add_argument("--window-seconds", type=float, default=d.window_seconds)
+    parser.add_argument("--train-hop-seconds", type=float, default=None)
+    parser.add_argument("--train-subjects", type=_subjects, default=d.train_subjects)
+    parser.add_argument("--val-subjects", type=_subjects, default=d.val_subjects)
+    parser.add_argument("--test-subjects", type=_subjects, default=d.test_subjects)
+    parser.add_argument(
+        "--protocol", default=d.protocol, choices=["complete", "uniform", "per_view"]
+    )
+    parser.add_argument(
+        "--eval-protocol", default=None, choices=["complete", "uniform", "per_view"]
+    )
+    parser.add_argument("--epochs", type=int, default=d.epochs)
+    parser.add_argument("--batch-size", type=int, default=d.batch_size)
+    parser.add_argument("--lr", type=float, default=d.lr)
+    parser.add_argument("--cls-weight", type=float, default=d.cls_weight)
+    parser.add_argument("--contrastive-weight", type=float, default=d.contrastive_weight)
+    parser.add_argument("--balance-weight", type=float, default=d.balance_weight)
+    parser.add_argument("--augment", action="store_true", help="augment training windows")
+    parser.add_argument("--seed", type=int, default=d.seed)
+    parser.add_argument("--threads", type=int, default=d.num_threads)
+    parser.add_argument(
+        "--contrastive",
+        default="adjusted_center",
+        choices=["adjusted_center", "full_graph", "cocoa", "none"],
+        help="'none' = the -contrast ablation, 'full_graph' = +full graph",
+    )
+    parser.add_argument("--embed-dim", type=int, default=128)
+    for flag in ABLATION_FLAGS:
+        parser.add_argument(f"--{flag.replace('_', '-')}", action="store_true")
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    model: dict[str, Any] = {"contrastive": args.contrastive, "embed_dim": args.embed_dim}
+    for flag, (field, value) in ABLATION_FLAGS.items():
+        if getattr(args, flag):
+            model[field] = value
+    return TrainConfig(
+        data=args.data,
+        view_set=args.view_set,
+        window_seconds=args.window_seconds,
+        train_hop_seconds=args.train_hop_seconds,
+        train_subjects=args.train_subjects,
+        val_subjects=args.val_subjects,
+        test_subjects=args.test_subjects,
+        protocol=args.protocol,
+        eval_protocol=args.eval_protocol,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        cls_weight=args.cls_weight,
+        contrastive_weight=args.contrastive_weight,
+        balance_weight=args.balance_weight,
+        augment=args.augment,
+        seed=args.seed,
+        num_threads=args.threads,
+        model=model,
+    )
+
+
+def _setup_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+
+
+def train_main(argv: list[str]) -> int:
+    """`ralis train`: train, then evaluate the best checkpoint on the test subjects."""
+    parser = argparse.ArgumentParser(prog="ralis train", description=train_main.__doc__)
+    add_train_arguments(parser)
+    parser.add_argument("--out", type=Path, default=Path("runs/latest"))
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    _setup_logging()
+    from training.checkpoint import Checkpoint
+    from training.pipeline import prepare_data
+    from training.reporting import write_evaluation
+    from training.trainer import train
+
+    config = config_from_args(args)
+    data = prepare_data(config)
+    result = train(config, args.out, data=data, progress=not args.no_progress)
+    checkpoint = Checkpoint.load(result.checkpoint_path)
+    summary = write_evaluation(
+        checkpoint,
+        data.test,
+        args.out,
+        extra={
+            "best_epoch": result.best_epoch,
+            "best_val_macro_f1": result.best_val_macro_f1,
+            "seconds_per_epoch": result.seconds_per_epoch,
+            "total_seconds": result.total_seconds,
+        },
+    )
+    logging.getLogger(__name__).info("test: %s", json.dumps(summary["scenarios"]))
+    return 0
+
+
+def evaluate_main(argv: list[str]) -> int:
+    """`ralis evaluate CHECKPOINT`: test-subject macro-F1 over view combinations, with plots."""
+    parser = argparse.ArgumentParser(prog="ralis evaluate", description=evaluate_main.__doc__)
+    parser.add_argument("checkpoint", type=Path)
+    parser.add_argument("--data", default=None, help="override the data path in the checkpoint")
+    parser.add_argument("--protocol", default=None, choices=["complete", "uniform", "per_view"])
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args(argv)
+    _setup_logging()
+    import dataclasses
+
+    from training.checkpoint import Checkpoint
+    from training.pipeline import prepare_test_data
+    from training.reporting import write_evaluation
+
+    checkpoint = Checkpoint.load(args.checkpoint)
+    config = checkpoint.train_config
+    if args.data:
+        config = dataclasses.replace(config, data=args.data)
+    if args.protocol:
+        config = dataclasses.replace(config, eval_protocol=args.protocol)
+    test = prepare_test_data(config, checkpoint.normalizer)
+    summary = write_evaluation(checkpoint, test, args.out or args.checkpoint.parent / "evaluation")
+    logging.getLogger(__name__).info("test: %s", json.dumps(summary["scenarios"]))
+    return 0
+
+
+def export_main(argv: list[str]) -> int:
+    """`ralis export CHECKPOINT --out DIR`: write an ONNX model bundle and check parity."""
+    parser = argparse.ArgumentParser(prog="ralis export", description=export_main.__doc__)
+    parser.add_argument("checkpoint", type=Path)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--name", default="ralis-dsads-acc")
+    parser.add_argument("--version", default="0.1.0")
+    parser.add_argument("--metrics", type=Path, default=None, help="JSON of numbers for the card")
+    args = parser.parse_args(argv)
+    _setup_logging()
+    from training.checkpoint import Checkpoint
+    from training.export import check_parity, export_bundle
+
+    checkpoint = Checkpoint.load(args.checkpoint)
+    metrics = json.loads(args.metrics.read_text()) if args.metrics else {}
+    export_bundle(checkpoint, args.out, args.name, args.version, metrics=metrics)
+    parity = check_parity(checkpoint, args.out)
+    logging.getLogger(__name__).info("parity: %s", parity)
+    return 0

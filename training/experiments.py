@@ -1,0 +1,155 @@
+"""Run a paper table over seeds and write it: `python -m training.experiments TABLE`.
+
+Tables (DailySport / DSADS, 5 accelerometer views, subjects 1-3 / 4-5 / 6-8):
+- table3: complete training data; table4: uniform view drop in train, val and test;
+- table5: the ablations, complete protocol.
+Each run lands in `<out>/runs/<table>/<variant>/seed<k>/`; finished runs are reused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import statistics
+from pathlib import Path
+from typing import Any
+
+from training.config import TrainConfig
+
+PAPER_RALIS = {
+    "table3": {"1 view": 80.56, "3 views": 90.54, "5 views": 93.64},
+    "table4": {"1 view": 79.68, "3 views": 87.26, "5 views": 91.25},
+}
+
+ABLATIONS: dict[str, dict[str, Any]] = {
+    "RALIS": {},
+    "-MoE": {"use_moe": False},
+    "-contrast": {"contrastive": "none"},
+    "-attention": {"use_attention": False},
+    "-magnorm": {"use_magnorm": False},
+    "-ind. view": {"individual_view_training": False},
+    "-sep. load": {"separate_load_balance": False},
+    "-stop grad": {"stop_grad_attention": False},
+    "+full graph": {"contrastive": "full_graph"},
+}
+
+
+def variants(table: str) -> dict[str, dict[str, Any]]:
+    if table == "table5":
+        return ABLATIONS
+    return {"RALIS": {}}
+
+
+def run_config(
+    table: str, model_overrides: dict[str, Any], seed: int, data: str, epochs: int
+) -> TrainConfig:
+    protocol = "uniform" if table == "table4" else "complete"
+    return TrainConfig(
+        data=data, protocol=protocol, seed=seed, epochs=epochs, model=dict(model_overrides)
+    )
+
+
+def run_one(config: TrainConfig, out_dir: Path) -> dict[str, Any]:
+    """Train + evaluate one configuration, or reuse a finished run in `out_dir`."""
+    done = out_dir / "evaluation.json"
+    if done.is_file():
+        return dict(json.loads(done.read_text()))
+    from training.checkpoint import Checkpoint
+    from training.pipeline import prepare_data
+    from training.reporting import write_evaluation
+    from training.trainer import train
+
+    data = prepare_data(config)
+    result = train(config, out_dir, data=data, progress=False)
+    checkpoint = Checkpoint.load(result.checkpoint_path)
+    extra = {
+        "config": config.to_dict(),
+        "best_epoch": result.best_epoch,
+        "best_val_macro_f1": result.best_val_macro_f1,
+        "seconds_per_epoch": result.seconds_per_epoch,
+        "total_seconds": result.total_seconds,
+    }
+    return write_evaluation(checkpoint, data.test, out_dir, extra=extra)
+
+
+def _mean_std(values: list[float]) -> str:
+    if len(values) == 1:
+        return f"{values[0]:.2f} (1 seed)"
+    return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}"
+
+
+def summarise(table: str, runs_dir: Path) -> str:
+    """Markdown table of every finished run of `table` found under `runs_dir`."""
+    lines: list[str] = []
+    scenario_names: list[str] = []
+    rows: list[tuple[str, dict[str, list[float]], list[float], list[float]]] = []
+    for variant in variants(table):
+        per_scenario: dict[str, list[float]] = {}
+        epoch_seconds, run_seconds = [], []
+        for path in sorted((runs_dir / table / _slug(variant)).glob("seed*/evaluation.json")):
+            summary = json.loads(path.read_text())
+            for name, score in summary["scenarios"].items():
+                per_scenario.setdefault(name, []).append(score * 100)
+            epoch_seconds.append(summary["seconds_per_epoch"])
+            run_seconds.append(summary["total_seconds"])
+        if per_scenario:
+            scenario_names = list(per_scenario)
+            rows.append((variant, per_scenario, epoch_seconds, run_seconds))
+    header = " | ".join(scenario_names)
+    lines.append(f"| variant | {header} | seeds | s/epoch | s/run |")
+    lines.append("|---|" + "---|" * (len(scenario_names) + 3))
+    for variant, per_scenario, epoch_seconds, run_seconds in rows:
+        cells = " | ".join(_mean_std(per_scenario[name]) for name in scenario_names)
+        lines.append(
+            f"| {variant} | {cells} | {len(run_seconds)} | {statistics.mean(epoch_seconds):.1f} "
+            f"| {statistics.mean(run_seconds):.0f} |"
+        )
+    if table in PAPER_RALIS:
+        paper = PAPER_RALIS[table]
+        lines.append(
+            "| paper (RALIS, DailySport) | "
+            + " | ".join(f"{paper.get(name, float('nan')):.2f}" for name in scenario_names)
+            + " | | | |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _slug(variant: str) -> str:
+    return variant.replace(" ", "_").replace(".", "").replace("+", "plus_").replace("-", "no_")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("table", choices=["table3", "table4", "table5"])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--variants", nargs="*", default=None, help="subset of variant names")
+    parser.add_argument("--data", default="../shared/datasets/dsads/daily_sports_activities.zip")
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--out", type=Path, default=Path("results/dsads"))
+    parser.add_argument("--summarise-only", action="store_true")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    runs_dir = args.out / "runs"
+    if not args.summarise_only:
+        for variant, overrides in variants(args.table).items():
+            if args.variants and variant not in args.variants:
+                continue
+            for seed in args.seeds:
+                config = run_config(args.table, overrides, seed, args.data, args.epochs)
+                config = dataclasses.replace(config)
+                out_dir = runs_dir / args.table / _slug(variant) / f"seed{seed}"
+                logging.info("run %s %s seed %d -> %s", args.table, variant, seed, out_dir)
+                summary = run_one(config, out_dir)
+                logging.info("done: %s", summary["scenarios"])
+    table_md = summarise(args.table, runs_dir)
+    (args.out / f"{args.table}.md").write_text(table_md)
+    logging.getLogger(__name__).info("\n%s", table_md)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,210 @@
+"""Export a checkpoint as a model bundle: per-encoder ONNX files, a head ONNX file, a manifest."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import logging
+import shutil
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+
+from model.export import EncoderForExport, HeadForExport
+from ralis.bundle import (
+    ENCODER_INPUT,
+    ENCODER_OUTPUT,
+    HEAD_INPUTS,
+    HEAD_OUTPUTS,
+    Manifest,
+    ViewSpec,
+    sha256_of,
+    write_manifest,
+)
+from training.checkpoint import Checkpoint
+
+log = logging.getLogger(__name__)
+
+OPSET = 17
+HEAD_FILE = "head.onnx"
+
+
+@dataclass(frozen=True)
+class ParityReport:
+    """Largest onnxruntime-vs-torch differences over every non-empty view subset."""
+
+    max_probability_diff: float
+    argmax_agreement: float
+    subsets_checked: int
+    samples_per_subset: int
+
+
+def _export(
+    module: torch.nn.Module,
+    args: tuple[torch.Tensor, ...],
+    path: Path,
+    inputs: list[str],
+    outputs: list[str],
+    dynamic: dict[str, dict[int, str]],
+) -> None:
+    module.eval()
+    with warnings.catch_warnings():
+        # Shapes read during tracing (e.g. MagNorm's sqrt(D)) are constants by design.
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        _export_traced(module, args, path, inputs, outputs, dynamic)
+    onnx.checker.check_model(onnx.load(str(path)))
+
+
+def _export_traced(
+    module: torch.nn.Module,
+    args: tuple[torch.Tensor, ...],
+    path: Path,
+    inputs: list[str],
+    outputs: list[str],
+    dynamic: dict[str, dict[int, str]],
+) -> None:
+    torch.onnx.export(
+        module,
+        args,
+        str(path),
+        input_names=inputs,
+        output_names=outputs,
+        dynamic_axes=dynamic,
+        opset_version=OPSET,
+        dynamo=False,  # the TorchScript exporter gives compact graphs with dynamic batch axes
+    )
+
+
+def export_bundle(
+    checkpoint: Checkpoint,
+    out_dir: Path,
+    model_name: str = "ralis",
+    model_version: str = "0.1.0",
+    training_data: str = "",
+    metrics: dict[str, float] | None = None,
+) -> Manifest:
+    """Write the bundle into `out_dir` (created or emptied) and return its manifest."""
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    out_dir.mkdir(parents=True)
+    model = checkpoint.model.eval()
+    config = model.config
+    window_samples = {
+        v.name: round(checkpoint.train_config.window_seconds * v.sampling_rate_hz)
+        for v in checkpoint.views
+    }
+    encoder_files: dict[str, str] = {}
+    for view in config.views:
+        if view.group in encoder_files:
+            continue
+        file_name = f"encoder_{view.group}.onnx"
+        example = torch.zeros(2, view.in_channels, window_samples[view.name])
+        _export(
+            EncoderForExport(model, view.group),
+            (example,),
+            out_dir / file_name,
+            [ENCODER_INPUT],
+            [ENCODER_OUTPUT],
+            {ENCODER_INPUT: {0: "batch"}, ENCODER_OUTPUT: {0: "batch"}},
+        )
+        encoder_files[view.group] = file_name
+    embeddings = torch.randn(2, config.num_views, config.embed_dim)
+    mask = torch.ones(2, config.num_views, dtype=torch.bool)
+    _export(
+        HeadForExport(model),
+        (embeddings, mask),
+        out_dir / HEAD_FILE,
+        list(HEAD_INPUTS),
+        list(HEAD_OUTPUTS),
+        {name: {0: "batch"} for name in (*HEAD_INPUTS, *HEAD_OUTPUTS)},
+    )
+    views = []
+    for info, view in zip(checkpoint.views, config.views, strict=True):
+        views.append(
+            ViewSpec(
+                name=info.name,
+                modality=info.modality,  # type: ignore[arg-type]
+                channels=list(info.channels),
+                sampling_rate_hz=info.sampling_rate_hz,
+                window_samples=window_samples[info.name],
+                norm_mean=[float(v) for v in checkpoint.normalizer.mean[info.name]],
+                norm_std=[float(v) for v in checkpoint.normalizer.std[info.name]],
+                encoder_file=encoder_files[view.group],
+            )
+        )
+    files = sorted({HEAD_FILE, *encoder_files.values()})
+    manifest = Manifest(
+        model_name=model_name,
+        model_version=model_version,
+        created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        training_data=training_data or checkpoint.train_config.data,
+        classes=checkpoint.class_names,
+        window_seconds=checkpoint.train_config.window_seconds,
+        embedding_dim=config.embed_dim,
+        opset=OPSET,
+        views=views,
+        head_file=HEAD_FILE,
+        sha256={name: sha256_of(out_dir / name) for name in files},
+        metrics=metrics or {},
+    )
+    write_manifest(out_dir, manifest)
+    return manifest
+
+
+def check_parity(
+    checkpoint: Checkpoint,
+    bundle_dir: Path,
+    windows: dict[str, np.ndarray] | None = None,
+    num_samples: int = 32,
+    seed: int = 0,
+) -> ParityReport:
+    """Compare onnxruntime with torch for every non-empty subset of views.
+
+    Args:
+        windows: normalised windows per view `(N, C, T)`; random ones when None.
+    """
+    model = checkpoint.model.eval()
+    config = model.config
+    manifest = Manifest.model_validate_json((bundle_dir / "manifest.json").read_text())
+    rng = np.random.default_rng(seed)
+    if windows is None:
+        windows = {
+            v.name: rng.standard_normal((num_samples, len(v.channels), v.window_samples)).astype(
+                np.float32
+            )
+            for v in manifest.views
+        }
+    n = next(iter(windows.values())).shape[0]
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    sessions = {
+        f: ort.InferenceSession(str(bundle_dir / f), options, providers=["CPUExecutionProvider"])
+        for f in {v.encoder_file for v in manifest.views} | {manifest.head_file}
+    }
+    embeddings = np.stack(
+        [
+            sessions[v.encoder_file].run([ENCODER_OUTPUT], {ENCODER_INPUT: windows[v.name]})[0]
+            for v in manifest.views
+        ],
+        axis=1,
+    )
+    max_diff, agree, subsets = 0.0, 0, 0
+    with torch.no_grad():
+        x = {name: torch.from_numpy(array) for name, array in windows.items()}
+        for size in range(1, config.num_views + 1):
+            for combo in itertools.combinations(range(config.num_views), size):
+                mask = np.zeros((n, config.num_views), dtype=bool)
+                mask[:, list(combo)] = True
+                reference = torch.softmax(model.predict_logits(x, torch.from_numpy(mask)), -1)
+                onnx_probs = sessions[manifest.head_file].run(
+                    ["probabilities"], {"embeddings": embeddings, "view_mask": mask}
+                )[0]
+                max_diff = max(max_diff, float(np.abs(onnx_probs - reference.numpy()).max()))
+                agree += int((onnx_probs.argmax(-1) == reference.numpy().argmax(-1)).sum())
+                subsets += 1
+    return ParityReport(max_diff, agree / (subsets * n), subsets, n)

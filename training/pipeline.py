@@ -1,0 +1,103 @@
+"""From a training config to normalised train / validation / test datasets."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from training.config import Protocol, TrainConfig
+from training.data.dataset import MultiViewDataset
+from training.data.dsads import load_dsads
+from training.data.normalize import Normalizer
+from training.data.npz import load_npz
+from training.data.protocols import apply_protocol
+from training.data.splits import split_by_subject
+
+log = logging.getLogger(__name__)
+
+# Validation and test views are dropped with fixed seeds so every run sees the same sets.
+_EVAL_DROP_SEEDS = {"val": 10_001, "test": 10_002}
+
+
+@dataclass(frozen=True)
+class PreparedData:
+    """Normalised splits plus the normaliser fitted on the training split."""
+
+    train: MultiViewDataset
+    train_raw: MultiViewDataset  # un-normalised, for augmentation in physical units
+    val: MultiViewDataset
+    test: MultiViewDataset
+    normalizer: Normalizer
+
+
+def is_npz_source(path: str) -> bool:
+    """A bring-your-own `.npz` file (or a folder holding one) rather than DSADS."""
+    source = Path(path)
+    return source.suffix == ".npz" or (source.is_dir() and any(source.glob("*.npz")))
+
+
+def load_raw_splits(
+    config: TrainConfig,
+) -> tuple[MultiViewDataset, MultiViewDataset, MultiViewDataset]:
+    """Load the three subject splits, un-normalised and with every recorded view present."""
+    if is_npz_source(config.data):
+        data = load_npz(config.data)
+        return split_by_subject(
+            data, config.train_subjects, config.val_subjects, config.test_subjects
+        )
+    common = dict(view_set=config.view_set, window_seconds=config.window_seconds, progress=True)
+    train = load_dsads(
+        config.data, subjects=config.train_subjects, hop_seconds=config.train_hop_seconds, **common
+    )
+    val = load_dsads(config.data, subjects=config.val_subjects, **common)
+    test = load_dsads(config.data, subjects=config.test_subjects, **common)
+    return train, val, test
+
+
+def _drop(data: MultiViewDataset, protocol: Protocol, seed: int) -> MultiViewDataset:
+    return data if protocol == "complete" else apply_protocol(data, protocol, seed)
+
+
+def prepare_data(config: TrainConfig) -> PreparedData:
+    """Load, apply the missing-view protocol, and normalise with training statistics."""
+    train, val, test = load_raw_splits(config)
+    train = _drop(train, config.protocol, config.seed)
+    eval_protocol = config.resolved_eval_protocol
+    val = _drop(val, eval_protocol, _EVAL_DROP_SEEDS["val"])
+    test = _drop(test, eval_protocol, _EVAL_DROP_SEEDS["test"])
+    normalizer = Normalizer.fit(train)
+    log.info(
+        "data: train %d, val %d, test %d windows; views %s; present fraction train %s",
+        len(train),
+        len(val),
+        len(test),
+        train.view_names,
+        np.round(train.mask.mean(axis=0), 3).tolist(),
+    )
+    return PreparedData(
+        normalizer.apply(train), train, normalizer.apply(val), normalizer.apply(test), normalizer
+    )
+
+
+def prepare_test_data(config: TrainConfig, normalizer: Normalizer) -> MultiViewDataset:
+    """The test split exactly as training saw it (same protocol seed), normalised."""
+    if is_npz_source(config.data):
+        _, _, test = split_by_subject(
+            load_npz(config.data),
+            config.train_subjects,
+            config.val_subjects,
+            config.test_subjects,
+        )
+    else:
+        test = load_dsads(
+            config.data,
+            view_set=config.view_set,
+            window_seconds=config.window_seconds,
+            subjects=config.test_subjects,
+            progress=True,
+        )
+    test = _drop(test, config.resolved_eval_protocol, _EVAL_DROP_SEEDS["test"])
+    return normalizer.apply(test)

@@ -1,0 +1,62 @@
+"""Result plots: F1 against number of views, confusion matrix, view weights per class."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; never a window
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from training.evaluation import EvaluationReport  # noqa: E402
+
+
+def plot_f1_vs_views(report: EvaluationReport, path: Path, title: str = "") -> None:
+    sizes, means, spreads = [], [], []
+    for results in report.combinations.values():
+        scores = [r.macro_f1 * 100 for r in results]
+        sizes.append(len(results[0].views))
+        means.append(np.mean(scores))
+        spreads.append((np.mean(scores) - min(scores), max(scores) - np.mean(scores)))
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    ax.errorbar(sizes, means, yerr=np.array(spreads).T, marker="o", capsize=4)
+    ax.set_xlabel("number of views available")
+    ax.set_ylabel("macro-F1 (%) (mean, min-max over combinations)")
+    ax.set_xticks(sizes)
+    ax.set_title(title or "Test macro-F1 vs available views")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_confusion(report: EvaluationReport, path: Path) -> None:
+    matrix = report.confusion_all_views.astype(float)
+    normalised = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(8, 7))
+    image = ax.imshow(normalised, cmap="Blues", vmin=0, vmax=1)
+    ticks = np.arange(len(report.class_names))
+    ax.set_xticks(ticks, report.class_names, rotation=90, fontsize=7)
+    ax.set_yticks(ticks, report.class_names, fontsize=7)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title("Confusion matrix, all views (row-normalised)")
+    fig.colorbar(image, ax=ax, fraction=0.046)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_view_weights(report: EvaluationReport, path: Path) -> None:
+    weights = report.view_weights_per_class
+    fig, ax = plt.subplots(figsize=(6, 7))
+    image = ax.imshow(weights, cmap="viridis", aspect="auto")
+    ax.set_xticks(np.arange(len(report.view_names)), report.view_names, rotation=45, ha="right")
+    ax.set_yticks(np.arange(len(report.class_names)), report.class_names, fontsize=7)
+    ax.set_title("Mean attention weight per view and class (all views)")
+    fig.colorbar(image, ax=ax, fraction=0.046)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

@@ -1,0 +1,45 @@
+"""Evaluate a checkpoint and write JSON, a Markdown table and plots."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from training.checkpoint import Checkpoint
+from training.data.dataset import MultiViewDataset
+from training.evaluation import EvaluationReport, evaluate
+from training.plots import plot_confusion, plot_f1_vs_views, plot_view_weights
+
+
+def markdown_table(report: EvaluationReport) -> str:
+    lines = ["| scenario | mean macro-F1 (%) | combinations |", "|---|---|---|"]
+    for label, score in report.scenarios.items():
+        lines.append(f"| {label} | {score * 100:.2f} | {len(report.combinations[label])} |")
+    lines += ["", "| views | macro-F1 (%) | accuracy (%) | samples |", "|---|---|---|---|"]
+    for results in report.combinations.values():
+        for r in results:
+            lines.append(
+                f"| {'+'.join(r.views)} | {r.macro_f1 * 100:.2f} | {r.accuracy * 100:.2f} "
+                f"| {r.num_samples} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def write_evaluation(
+    checkpoint: Checkpoint,
+    test: MultiViewDataset,
+    out_dir: Path,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Write `evaluation.json`, `evaluation.md` and three PNG plots into `out_dir`."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    report = evaluate(checkpoint.model, test)
+    report.extra.update(extra or {})
+    summary = report.to_json()
+    (out_dir / "evaluation.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (out_dir / "evaluation.md").write_text(markdown_table(report))
+    plot_f1_vs_views(report, out_dir / "f1_vs_views.png")
+    plot_confusion(report, out_dir / "confusion_all_views.png")
+    plot_view_weights(report, out_dir / "view_weights_per_class.png")
+    return summary
