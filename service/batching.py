@@ -1,0 +1,124 @@
+"""Micro-batching: concurrent submissions to one ONNX session are run as one batch."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from concurrent.futures import Executor
+from typing import Generic, TypeVar
+
+from service.errors import NotReadyError, OverloadedError
+
+logger = logging.getLogger(__name__)
+
+In = TypeVar("In")
+Out = TypeVar("Out")
+
+
+class MicroBatcher(Generic[In, Out]):
+    """Collects up to `max_batch_size` items, or what arrives within `max_wait_s` of the
+    first one, and runs them as one call of `run_batch` in `executor`.
+
+    One batch runs at a time; items arriving meanwhile form the next batch, so batches grow
+    with load instead of requests queueing one by one.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        run_batch: Callable[[list[In]], list[Out]],
+        *,
+        max_batch_size: int,
+        max_wait_s: float,
+        max_queue_size: int,
+        executor: Executor | None = None,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> None:
+        self.name = name
+        self._run_batch = run_batch
+        self._max_batch_size = max_batch_size
+        self._max_wait_s = max_wait_s
+        self._executor = executor
+        self._on_batch = on_batch
+        self._queue: asyncio.Queue[tuple[In, asyncio.Future[Out]]] = asyncio.Queue(
+            maxsize=max_queue_size
+        )
+        self._task: asyncio.Task[None] | None = None
+        self._in_flight: list[asyncio.Future[Out]] = []
+
+    def start(self) -> None:
+        """Start the batching loop; call from the running event loop."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._loop(), name=f"batcher-{self.name}")
+
+    async def stop(self) -> None:
+        """Stop the loop and fail whatever is still queued."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        pending = self._in_flight + [
+            self._queue.get_nowait()[1] for _ in range(self._queue.qsize())
+        ]
+        self._in_flight = []
+        for future in pending:
+            if not future.done():
+                future.set_exception(NotReadyError("the service is shutting down"))
+
+    async def submit(self, item: In) -> Out:
+        """Queue one item and wait for its result."""
+        if self._task is None:
+            raise NotReadyError()
+        future: asyncio.Future[Out] = asyncio.get_running_loop().create_future()
+        try:
+            self._queue.put_nowait((item, future))
+        except asyncio.QueueFull:
+            raise OverloadedError(
+                f"too many pending windows for '{self.name}'; retry shortly"
+            ) from None
+        return await future
+
+    async def _collect(self) -> list[tuple[In, asyncio.Future[Out]]]:
+        batch = [await self._queue.get()]
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._max_wait_s
+        while len(batch) < self._max_batch_size:
+            if not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+                continue
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
+            try:
+                batch.append(await asyncio.wait_for(self._queue.get(), remaining))
+            except TimeoutError:
+                break
+        return batch
+
+    async def _loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            # Skip items whose requester has gone (cancelled future).
+            batch = [(item, fut) for item, fut in await self._collect() if not fut.done()]
+            if not batch:
+                continue
+            if self._on_batch is not None:
+                self._on_batch(len(batch))
+            items = [item for item, _ in batch]
+            self._in_flight = [future for _, future in batch]
+            try:
+                results = await loop.run_in_executor(self._executor, self._run_batch, items)
+            except Exception as exc:  # delivered to every waiter; the loop keeps running
+                logger.exception("batch of %d failed in '%s'", len(batch), self.name)
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                self._in_flight = []
+                continue
+            for (_, future), result in zip(batch, results, strict=True):
+                if not future.done():
+                    future.set_result(result)
+            self._in_flight = []

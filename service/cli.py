@@ -1,0 +1,108 @@
+"""`ralis serve`: run the service under uvicorn (one worker per container; scale replicas)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import socket
+import sys
+from typing import Any
+
+import uvicorn
+from pydantic import ValidationError
+
+from ralis.bundle import BundleError, load_manifest
+from service.app import create_app
+from service.settings import Settings
+from service.state import ServiceState
+
+logger = logging.getLogger(__name__)
+
+
+class GracefulServer(uvicorn.Server):
+    """On SIGTERM/SIGINT: stop accepting, close streams with 1001, finish in-flight requests."""
+
+    def __init__(self, config: uvicorn.Config, state: ServiceState) -> None:
+        super().__init__(config)
+        self._state = state
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        for server in self.servers:
+            server.close()  # stop accepting first; uvicorn's shutdown closes them again
+        # uvicorn would close open WebSockets with 1012; streams close themselves with 1001.
+        await self._state.streams.close_all(self._state.settings.shutdown_timeout_s)
+        await super().shutdown(sockets)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ralis serve",
+        description="Serve live activity predictions from a model bundle. Every option can also "
+        "be set as a RALIS_* environment variable (RALIS_BUNDLE_DIR, RALIS_PORT, ...).",
+    )
+    parser.add_argument("--bundle", help="model bundle folder (default: the packaged model)")
+    parser.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port to listen on (default 8000)")
+    parser.add_argument(
+        "--execution-provider",
+        choices=["auto", "cpu", "cuda"],
+        help="onnxruntime provider; cuda falls back to cpu with a warning when unavailable",
+    )
+    parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse options, check the bundle, and serve until SIGTERM or SIGINT."""
+    args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
+    overrides: dict[str, Any] = {
+        key: value
+        for key, value in {
+            "bundle_dir": args.bundle,
+            "host": args.host,
+            "port": args.port,
+            "execution_provider": args.execution_provider,
+            "log_level": args.log_level,
+        }.items()
+        if value is not None
+    }
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        sys.stderr.write(f"ralis serve: invalid settings:\n{exc}\n")
+        return 2
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        load_manifest(settings.bundle_dir, verify=True)  # fail fast with a clear message
+    except BundleError as exc:
+        sys.stderr.write(f"ralis serve: cannot use the model bundle: {exc}\n")
+        return 2
+
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        log_config=None,  # keep the logging set up above
+        ws_max_size=4 * settings.max_message_bytes,  # beyond the app's error-frame limit: 1009
+        timeout_graceful_shutdown=int(settings.shutdown_timeout_s) or 1,
+        proxy_headers=True,
+        server_header=False,
+    )
+    server = GracefulServer(config, app.state.ralis)
+    try:
+        asyncio.run(server.serve())
+    except KeyboardInterrupt:  # a second Ctrl-C
+        return 130
+    if not server.started:
+        return 1  # startup failed; uvicorn has logged why
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,58 @@
+"""Client-facing errors: each carries an HTTP status and a bounded `kind` for metrics."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+ErrorKind = Literal[
+    "unknown_sensor",
+    "bad_shape",
+    "non_finite",
+    "empty_sensors",
+    "short_window",
+    "bad_rate",
+    "too_many_windows",
+    "body_too_large",
+    "message_too_large",
+    "bad_message",
+    "stream_time",
+    "too_many_streams",
+    "unauthorized",
+    "validation",
+    "overloaded",
+    "not_ready",
+    "internal",
+]
+
+
+class ServiceError(Exception):
+    """An error the client caused or must know about; `detail` is safe to send."""
+
+    status_code = 422
+
+    def __init__(self, kind: ErrorKind, detail: str) -> None:
+        super().__init__(detail)
+        self.kind: ErrorKind = kind
+        self.detail = detail
+
+
+class InputError(ServiceError):
+    """The request's data cannot be used (unknown sensor, wrong shape, short window...)."""
+
+
+class OverloadedError(ServiceError):
+    """Too much pending work; the client should retry later."""
+
+    status_code = 503
+
+    def __init__(self, detail: str) -> None:
+        super().__init__("overloaded", detail)
+
+
+class NotReadyError(ServiceError):
+    """The model is not loaded (yet, or any more)."""
+
+    status_code = 503
+
+    def __init__(self, detail: str = "the model is not loaded; retry shortly") -> None:
+        super().__init__("not_ready", detail)

@@ -1,0 +1,113 @@
+"""Turn one sensor's raw samples into the encoder's input window: pure numpy, no I/O."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import numpy.typing as npt
+
+from ralis.bundle import ViewSpec
+from service.errors import InputError
+
+FloatArray = npt.NDArray[np.float64]
+Float32Array = npt.NDArray[np.float32]
+
+
+def as_samples(view: ViewSpec, samples: object) -> FloatArray:
+    """Check a sensor's (N, C) samples: a non-empty rectangle of finite numbers, C = channels."""
+    n_channels = len(view.channels)
+    expected = f"a list of rows of {n_channels} numbers ({', '.join(view.channels)})"
+    try:
+        array = np.asarray(samples, dtype=np.float64)
+    except (ValueError, TypeError):
+        raise InputError(
+            "bad_shape", f"sensor '{view.name}': rows have different lengths; expected {expected}"
+        ) from None
+    if array.ndim != 2 or array.shape[0] == 0:
+        raise InputError(
+            "bad_shape", f"sensor '{view.name}': got shape {array.shape}; expected {expected}"
+        )
+    if array.shape[1] != n_channels:
+        raise InputError(
+            "bad_shape",
+            f"sensor '{view.name}': rows have {array.shape[1]} values; expected {expected}",
+        )
+    finite = np.isfinite(array)
+    if not finite.all():
+        row, column = (int(i) for i in np.argwhere(~finite)[0])
+        raise InputError(
+            "non_finite",
+            f"sensor '{view.name}': non-finite value at sample {row}, channel "
+            f"'{view.channels[column]}'; only finite numbers are accepted",
+        )
+    return array
+
+
+def check_rate(view: ViewSpec, rate_hz: float, max_rate_hz: float) -> float:
+    """Refuse a sampling rate that is not a positive finite number up to `max_rate_hz`."""
+    if not math.isfinite(rate_hz) or not 0.0 < rate_hz <= max_rate_hz:
+        raise InputError(
+            "bad_rate",
+            f"sensor '{view.name}': sampling rate {rate_hz} Hz is not accepted; "
+            f"give a rate in (0, {max_rate_hz:g}] Hz (the model's is {view.sampling_rate_hz:g} Hz)",
+        )
+    return rate_hz
+
+
+def interpolate(times: FloatArray, values: FloatArray, grid: FloatArray) -> FloatArray:
+    """Linear interpolation of (N, C) `values` at `times` onto `grid`; edge values outside."""
+    out = np.empty((grid.shape[0], values.shape[1]), dtype=np.float64)
+    for channel in range(values.shape[1]):
+        out[:, channel] = np.interp(grid, times, values[:, channel])
+    return out
+
+
+def fit_window(
+    view: ViewSpec, samples: FloatArray, rate_hz: float, min_window_fraction: float
+) -> FloatArray:
+    """Resample (N, C) samples to the model's rate and length, keeping the most recent ones.
+
+    A window covering less than the model's window is padded at its start by edge values if
+    it covers at least `min_window_fraction` of it, and refused otherwise.
+    """
+    target = view.window_samples
+    window_s = target / view.sampling_rate_hz
+    covered_s = samples.shape[0] / rate_hz
+    # A tiny tolerance so 90 samples at 25 Hz count as exactly 0.9 of a 100-sample window.
+    if covered_s + 1e-9 < min_window_fraction * window_s:
+        needed = math.ceil(min_window_fraction * window_s * rate_hz - 1e-9)
+        raise InputError(
+            "short_window",
+            f"sensor '{view.name}': window has {samples.shape[0]} samples at {rate_hz:g} Hz "
+            f"({covered_s:.2f} s); at least {needed} ({min_window_fraction:g} of the "
+            f"{window_s:g} s window) are needed",
+        )
+    if math.isclose(rate_hz, view.sampling_rate_hz, rel_tol=1e-9):
+        resampled = samples[-target:]
+    else:
+        # Output grid at the model's rate, ending at the last input sample; only the
+        # samples that can survive the cut to `target` are computed.
+        n_out = min(target, max(1, round(samples.shape[0] * view.sampling_rate_hz / rate_hz)))
+        times = np.arange(samples.shape[0], dtype=np.float64) / rate_hz
+        grid = times[-1] - np.arange(n_out - 1, -1, -1, dtype=np.float64) / view.sampling_rate_hz
+        resampled = interpolate(times, samples, grid)
+    missing = target - resampled.shape[0]
+    if missing > 0:
+        resampled = np.pad(resampled, ((missing, 0), (0, 0)), mode="edge")
+    return resampled
+
+
+def normalise(view: ViewSpec, window: FloatArray) -> Float32Array:
+    """(T, C) raw window -> (C, T) float32 normalised with the view's mean and std."""
+    mean = np.asarray(view.norm_mean, dtype=np.float64)
+    std = np.asarray(view.norm_std, dtype=np.float64)
+    return np.ascontiguousarray(((window - mean) / std).T, dtype=np.float32)
+
+
+def prepare_window(
+    view: ViewSpec, samples: object, rate_hz: float, min_window_fraction: float
+) -> Float32Array:
+    """Validate, resample, fit and normalise one sensor's window into the encoder's (C, T) input."""
+    array = as_samples(view, samples)
+    return normalise(view, fit_window(view, array, rate_hz, min_window_fraction))

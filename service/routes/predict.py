@@ -1,0 +1,66 @@
+"""Predictions from sensor windows."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from service.deps import ApiKeyDep, PredictorDep, StateDep
+from service.errors import InputError
+from service.predictor import Prediction
+from service.schemas import (
+    BatchPredictRequest,
+    BatchPredictResponse,
+    ErrorResponse,
+    PredictRequest,
+    PredictResponse,
+)
+
+router = APIRouter(
+    prefix="/v1",
+    tags=["predict"],
+    dependencies=[ApiKeyDep],
+    responses={
+        401: {"model": ErrorResponse, "description": "Missing or invalid API key"},
+        413: {"model": ErrorResponse, "description": "Request body too large"},
+        422: {"model": ErrorResponse, "description": "Unusable sensors or windows"},
+        503: {"model": ErrorResponse, "description": "Not ready or overloaded"},
+    },
+)
+
+
+def _response(prediction: Prediction) -> PredictResponse:
+    return PredictResponse(
+        activity=prediction.activity,
+        probabilities=prediction.probabilities,
+        view_weights=prediction.view_weights,
+        views_used=prediction.views_used,
+        model_version=prediction.model_version,
+        latency_ms=prediction.latency_ms,
+    )
+
+
+@router.post("/predict", response_model=PredictResponse, summary="Predict from sensor windows")
+async def predict(request: PredictRequest, predictor: PredictorDep) -> PredictResponse:
+    """Activity from a window of each sensor present; only those sensors' encoders run."""
+    prediction = await predictor.predict(request.sensors, request.sampling_rate_hz)
+    return _response(prediction)
+
+
+@router.post(
+    "/predict/batch", response_model=BatchPredictResponse, summary="Predict several windows"
+)
+async def predict_batch(
+    request: BatchPredictRequest, predictor: PredictorDep, state: StateDep
+) -> BatchPredictResponse:
+    """Independent predictions, in order; they share encoder batches."""
+    limit = state.settings.max_batch_windows
+    count = len(request.windows)
+    if not 1 <= count <= limit:
+        raise InputError(
+            "too_many_windows" if count else "empty_sensors",
+            f"got {count} windows; send between 1 and {limit}",
+        )
+    predictions = await predictor.predict_many(
+        [(w.sensors, w.sampling_rate_hz) for w in request.windows]
+    )
+    return BatchPredictResponse(predictions=[_response(p) for p in predictions])

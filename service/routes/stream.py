@@ -1,0 +1,234 @@
+"""Live sample streams over WebSocket: samples in, a prediction every hop of sample time."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Literal
+
+from fastapi import APIRouter, WebSocket
+from pydantic import BaseModel, ValidationError
+from starlette.websockets import WebSocketDisconnect, WebSocketState
+
+from service.auth import UNAUTHORIZED_DETAIL, bearer_token, key_is_valid
+from service.deps import StateDep
+from service.errors import ErrorKind, ServiceError
+from service.predictor import Predictor
+from service.schemas import (
+    CLIENT_MESSAGE,
+    AuthMessage,
+    ConfigMessage,
+    ErrorMessage,
+    PredictionMessage,
+    ReadyMessage,
+    SamplesMessage,
+)
+from service.state import ServiceState
+from service.stream import StreamState
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter(tags=["stream"])
+
+# WebSocket close codes (RFC 6455).
+NORMAL = 1000
+GOING_AWAY = 1001
+POLICY = 1008
+INTERNAL = 1011
+TRY_AGAIN_LATER = 1013
+
+_Incoming = (
+    tuple[Literal["message"], str | bytes] | tuple[Literal["closed", "idle", "shutdown"], None]
+)
+
+
+class _Close(Exception):
+    """End the stream with this close code and reason."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+@router.websocket("/v1/stream")
+async def stream(websocket: WebSocket, state: StateDep) -> None:
+    """Samples of any sensors in, `{"type": "prediction", ...}` every hop of sample time out.
+
+    Client messages: `{"type": "samples", "sensor", "samples", "t0"?, "rate_hz"?}`,
+    `{"type": "config", "hop_s"}` and, first and only without an Authorization header when
+    API keys are on, `{"type": "auth", "token"}`.
+    """
+    metrics = state.metrics
+    await websocket.accept()
+    if state.streams.closing.is_set():
+        await websocket.close(GOING_AWAY, "server shutting down")
+        return
+    if not state.streams.try_open():
+        kind: ErrorKind = "too_many_streams"
+        metrics.errors.labels(kind=kind).inc()
+        reason = f"too many streams (at most {state.streams.max_streams}); retry later"
+        await _send(websocket, ErrorMessage(detail=reason))
+        await websocket.close(POLICY, reason)
+        return
+    metrics.active_streams.inc()
+    try:
+        await _serve(websocket, state)
+    except _Close as close:
+        if websocket.application_state == WebSocketState.CONNECTED:
+            with contextlib.suppress(RuntimeError, WebSocketDisconnect):
+                await websocket.close(close.code, close.reason)
+    except WebSocketDisconnect:
+        pass
+    except Exception:  # the client sees 1011, the log sees the stack
+        logger.exception("stream failed")
+        metrics.errors.labels(kind="internal").inc()
+        if websocket.application_state == WebSocketState.CONNECTED:
+            with contextlib.suppress(RuntimeError, WebSocketDisconnect):
+                await websocket.close(INTERNAL, "internal error")
+    finally:
+        state.streams.release()
+        metrics.active_streams.dec()
+
+
+async def _serve(websocket: WebSocket, state: StateDep) -> None:
+    settings = state.settings
+    predictor = state.predictor
+    if predictor is None or not state.ready:
+        raise _Close(TRY_AGAIN_LATER, "the model is not loaded; retry shortly")
+    if settings.api_keys and not key_is_valid(bearer_token(websocket.headers), settings.api_keys):
+        await _authenticate_by_message(websocket, state)
+    timeline = StreamState(
+        predictor.manifest.views,
+        hop_s=settings.hop_s,
+        stale_after_s=settings.stale_after_s,
+        min_window_fraction=settings.min_window_fraction,
+        max_rate_hz=settings.max_sampling_rate_hz,
+    )
+    await _send(
+        websocket,
+        ReadyMessage(
+            model_version=predictor.manifest.model_version,
+            views=predictor.manifest.view_names,
+            hop_s=timeline.hop_s,
+        ),
+    )
+    while True:
+        kind, raw = await _next_message(websocket, state, settings.stream_idle_timeout_s)
+        if kind == "closed":
+            return
+        if kind == "idle":
+            detail = f"no message for {settings.stream_idle_timeout_s:g} s; closing"
+            await _send(websocket, ErrorMessage(detail=detail))
+            raise _Close(NORMAL, "idle timeout")
+        if kind == "shutdown":
+            raise _Close(GOING_AWAY, "server shutting down")
+        assert raw is not None
+        try:
+            message = _parse(raw, settings.max_message_bytes)
+            if isinstance(message, AuthMessage):
+                raise ServiceError("bad_message", "auth is accepted only as the first message")
+            if isinstance(message, ConfigMessage):
+                timeline.set_hop(message.hop_s)
+                continue
+            await _handle_samples(websocket, timeline, predictor, message)
+        except ServiceError as error:
+            state.metrics.errors.labels(kind=error.kind).inc()
+            await _send(websocket, ErrorMessage(detail=error.detail))
+
+
+async def _handle_samples(
+    websocket: WebSocket, timeline: StreamState, predictor: Predictor, message: SamplesMessage
+) -> None:
+    due = timeline.add(message.sensor, message.samples, message.t0, message.rate_hz)
+    for window in due:
+        prediction = await predictor.predict(window.windows, source="stream")
+        await _send(
+            websocket,
+            PredictionMessage(
+                t_end=window.t_end,
+                activity=prediction.activity,
+                probabilities=prediction.probabilities,
+                view_weights=prediction.view_weights,
+                views_used=prediction.views_used,
+                model_version=prediction.model_version,
+                latency_ms=prediction.latency_ms,
+            ),
+        )
+
+
+async def _authenticate_by_message(websocket: WebSocket, state: ServiceState) -> None:
+    settings = state.settings
+    kind, raw = await _next_message(websocket, state, settings.stream_auth_timeout_s)
+    if kind != "message" or raw is None:
+        if kind == "closed":
+            raise WebSocketDisconnect(NORMAL)
+        raise _Close(POLICY, "no API key")
+    try:
+        message = _parse(raw, settings.max_message_bytes)
+    except ServiceError:
+        message = None
+    if not isinstance(message, AuthMessage) or not key_is_valid(message.token, settings.api_keys):
+        state.metrics.errors.labels(kind="unauthorized").inc()
+        await _send(
+            websocket,
+            ErrorMessage(
+                detail=UNAUTHORIZED_DETAIL + ' or a first message {"type": "auth", '
+                '"token": "<key>"}'
+            ),
+        )
+        raise _Close(POLICY, "missing or invalid API key")
+
+
+async def _next_message(websocket: WebSocket, state: ServiceState, timeout_s: float) -> _Incoming:
+    """The next text or bytes frame, or why there is none (closed, idle, shutting down)."""
+    receive = asyncio.ensure_future(websocket.receive())
+    closing = asyncio.ensure_future(state.streams.closing.wait())
+    try:
+        done, _ = await asyncio.wait(
+            {receive, closing}, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED
+        )
+    finally:
+        for task in (receive, closing):
+            if not task.done():
+                task.cancel()
+    if receive in done:
+        message = receive.result()
+        if message["type"] == "websocket.disconnect":
+            return ("closed", None)
+        text = message.get("text")
+        return ("message", text if text is not None else message.get("bytes") or b"")
+    if closing in done:
+        return ("shutdown", None)
+    return ("idle", None)
+
+
+def _parse(raw: str | bytes, max_bytes: int) -> SamplesMessage | ConfigMessage | AuthMessage:
+    size = len(raw.encode() if isinstance(raw, str) else raw)
+    if size > max_bytes:
+        raise ServiceError(
+            "message_too_large",
+            f"message of {size} bytes exceeds {max_bytes}; send smaller chunks",
+        )
+    try:
+        return CLIENT_MESSAGE.validate_json(raw)
+    except ValidationError as exc:
+        raise ServiceError("bad_message", _describe(exc)) from None
+
+
+def _describe(exc: ValidationError) -> str:
+    """Pydantic errors as one line without echoing the input."""
+    parts = []
+    for error in exc.errors(include_input=False, include_url=False)[:3]:
+        where = ".".join(str(p) for p in error["loc"])
+        parts.append(f"{where}: {error['msg']}" if where else error["msg"])
+    hint = (
+        'expected {"type": "samples", "sensor", "samples", "t0"?, "rate_hz"?} or '
+        '{"type": "config", "hop_s"}'
+    )
+    return f"invalid message ({'; '.join(parts)}); {hint}"
+
+
+async def _send(websocket: WebSocket, message: BaseModel) -> None:
+    await websocket.send_text(message.model_dump_json())

@@ -1,0 +1,207 @@
+"""The model bundle under onnxruntime: one session per encoder file and one for the head."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+import onnxruntime as ort
+
+from ralis.bundle import (
+    ENCODER_INPUT,
+    ENCODER_OUTPUT,
+    HEAD_INPUTS,
+    HEAD_OUTPUTS,
+    BundleError,
+    Manifest,
+    ViewSpec,
+    load_manifest,
+)
+from service.settings import ExecutionProvider
+
+logger = logging.getLogger(__name__)
+
+CPU = "CPUExecutionProvider"
+CUDA = "CUDAExecutionProvider"
+
+
+class HeadOutput(NamedTuple):
+    """The head's outputs for a batch."""
+
+    probabilities: npt.NDArray[np.float32]  # (B, K)
+    logits: npt.NDArray[np.float32]  # (B, K)
+    view_weights: npt.NDArray[np.float32]  # (B, V)
+    fused: npt.NDArray[np.float32]  # (B, D)
+
+
+def choose_providers(requested: ExecutionProvider, available: list[str]) -> list[str]:
+    """onnxruntime providers for a request: CUDA first when asked for (or auto) and present."""
+    if requested == "cpu":
+        return [CPU]
+    if CUDA in available:
+        return [CUDA, CPU]
+    if requested == "cuda":
+        logger.warning(
+            "execution_provider 'cuda' requested but onnxruntime offers only %s "
+            "(install onnxruntime-gpu on a machine with a CUDA GPU); falling back to CPU",
+            ", ".join(available),
+        )
+    return [CPU]
+
+
+@dataclass(frozen=True)
+class _Session:
+    session: ort.InferenceSession
+    file: str
+
+
+class ModelRuntime:
+    """Loaded, verified and warmed-up ONNX sessions of a bundle."""
+
+    def __init__(
+        self,
+        bundle_dir: Path,
+        manifest: Manifest,
+        encoders: dict[str, _Session],
+        head: _Session,
+        provider: str,
+    ) -> None:
+        self.bundle_dir = bundle_dir
+        self.manifest = manifest
+        self._encoders = encoders  # by view name; views sharing a file share a session
+        self._head = head
+        self.provider = provider
+
+    @classmethod
+    def load(
+        cls,
+        bundle_dir: Path,
+        execution_provider: ExecutionProvider = "auto",
+        intra_op_threads: int = 0,
+    ) -> ModelRuntime:
+        """Verify the bundle's hashes, open its sessions, check their I/O and warm them up.
+
+        Raises:
+            BundleError: the bundle is missing, tampered with or does not match the contract.
+        """
+        manifest = load_manifest(bundle_dir, verify=True)
+        providers = choose_providers(execution_provider, ort.get_available_providers())
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = intra_op_threads
+        options.log_severity_level = 3  # onnxruntime's own warnings go to stderr, not our logs
+
+        by_file: dict[str, _Session] = {}
+
+        def open_session(file: str) -> _Session:
+            if file not in by_file:
+                try:
+                    session = ort.InferenceSession(
+                        str(bundle_dir / file), sess_options=options, providers=providers
+                    )
+                except Exception as exc:  # onnxruntime raises its own untyped errors
+                    raise BundleError(
+                        f"{bundle_dir / file}: onnxruntime cannot load it: {exc}"
+                    ) from exc
+                by_file[file] = _Session(session, file)
+            return by_file[file]
+
+        encoders = {view.name: open_session(view.encoder_file) for view in manifest.views}
+        head = open_session(manifest.head_file)
+        for view in manifest.views:
+            _check_encoder_io(encoders[view.name], view, manifest.embedding_dim)
+        _check_head_io(head, manifest)
+
+        actual = head.session.get_providers()[0]
+        if providers[0] == CUDA and actual != CUDA:
+            logger.warning("CUDA execution provider failed to initialise; running on %s", actual)
+        runtime = cls(bundle_dir, manifest, encoders, head, actual)
+        runtime.warm_up()
+        logger.info(
+            "loaded model %s %s from %s on %s",
+            manifest.model_name,
+            manifest.model_version,
+            bundle_dir,
+            actual,
+        )
+        return runtime
+
+    @property
+    def views(self) -> dict[str, ViewSpec]:
+        return {view.name: view for view in self.manifest.views}
+
+    def encode(self, view: str, windows: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        """(B, C, T) normalised windows of one view -> (B, D) embeddings."""
+        (embedding,) = self._encoders[view].session.run([ENCODER_OUTPUT], {ENCODER_INPUT: windows})
+        return np.asarray(embedding, dtype=np.float32)
+
+    def head(
+        self, embeddings: npt.NDArray[np.float32], view_mask: npt.NDArray[np.bool_]
+    ) -> HeadOutput:
+        """(B, V, D) embeddings in manifest view order and (B, V) mask -> the head's outputs."""
+        feeds = {HEAD_INPUTS[0]: embeddings, HEAD_INPUTS[1]: view_mask}
+        outputs = self._head.session.run(list(HEAD_OUTPUTS), feeds)
+        return HeadOutput(*(np.asarray(o, dtype=np.float32) for o in outputs))
+
+    def warm_up(self) -> None:
+        """Run every session once so the first request does not pay for lazy initialisation."""
+        dim = self.manifest.embedding_dim
+        for view in self.manifest.views:
+            window = np.zeros((1, len(view.channels), view.window_samples), dtype=np.float32)
+            self.encode(view.name, window)
+        num_views = len(self.manifest.views)
+        self.head(
+            np.zeros((1, num_views, dim), dtype=np.float32), np.ones((1, num_views), dtype=np.bool_)
+        )
+
+
+def _fixed_dims(shape: list[Any]) -> list[int | None]:
+    return [d if isinstance(d, int) else None for d in shape]
+
+
+def _check_encoder_io(encoder: _Session, view: ViewSpec, embedding_dim: int) -> None:
+    inputs = {i.name: _fixed_dims(i.shape) for i in encoder.session.get_inputs()}
+    outputs = {o.name: _fixed_dims(o.shape) for o in encoder.session.get_outputs()}
+    where = f"{encoder.file} (encoder of view '{view.name}')"
+    if list(inputs) != [ENCODER_INPUT] or ENCODER_OUTPUT not in outputs:
+        raise BundleError(
+            f"{where}: has inputs {list(inputs)} and outputs {list(outputs)}; "
+            f"expected input '{ENCODER_INPUT}' and output '{ENCODER_OUTPUT}'"
+        )
+    expected_in = [None, len(view.channels), view.window_samples]
+    if not _dims_match(inputs[ENCODER_INPUT], expected_in):
+        raise BundleError(
+            f"{where}: input shape {inputs[ENCODER_INPUT]} does not match the manifest's "
+            f"(batch, {len(view.channels)} channels, {view.window_samples} samples)"
+        )
+    if not _dims_match(outputs[ENCODER_OUTPUT], [None, embedding_dim]):
+        raise BundleError(
+            f"{where}: output shape {outputs[ENCODER_OUTPUT]} does not match the manifest's "
+            f"(batch, embedding_dim={embedding_dim})"
+        )
+
+
+def _check_head_io(head: _Session, manifest: Manifest) -> None:
+    inputs = [i.name for i in head.session.get_inputs()]
+    outputs = [o.name for o in head.session.get_outputs()]
+    if sorted(inputs) != sorted(HEAD_INPUTS) or not set(HEAD_OUTPUTS) <= set(outputs):
+        raise BundleError(
+            f"{head.file} (head): has inputs {inputs} and outputs {outputs}; expected inputs "
+            f"{list(HEAD_INPUTS)} and outputs {list(HEAD_OUTPUTS)}"
+        )
+    shapes = {o.name: _fixed_dims(o.shape) for o in head.session.get_outputs()}
+    if not _dims_match(shapes["probabilities"], [None, len(manifest.classes)]):
+        raise BundleError(
+            f"{head.file} (head): probabilities shape {shapes['probabilities']} does not match "
+            f"the manifest's {len(manifest.classes)} classes"
+        )
+
+
+def _dims_match(actual: list[int | None], expected: list[int | None]) -> bool:
+    """Shapes match where both are known; symbolic dimensions match anything."""
+    if len(actual) != len(expected):
+        return False
+    return all(a is None or e is None or a == e for a, e in zip(actual, expected, strict=True))

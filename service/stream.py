@@ -1,0 +1,214 @@
+"""Per-connection stream state: sensor samples on a sample-time timeline, windows every hop.
+
+Pure logic, no I/O. Samples are placed at ``t0 + i / rate_hz`` (or right after the sensor's
+previous chunk when ``t0`` is absent). Window ends are multiples of the hop in *sample time*,
+so a recording replayed at any speed yields the same windows.
+
+A window ending at ``t_end`` is emitted once every sensor has either reached ``t_end`` or
+gone stale (no data for more than ``stale_after_s`` before ``t_end``), or once some sensor is
+already ``stale_after_s`` past it. It uses the sensors that are not stale and whose samples
+cover at least ``min_window_fraction`` of the window; gaps are bridged by linear
+interpolation and the window is resampled onto the model's grid.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ralis.bundle import ViewSpec
+from service.errors import InputError
+from service.preprocess import FloatArray, as_samples, check_rate, interpolate
+
+# Timestamps closer than this (seconds) are the same instant.
+EPS_S = 1e-6
+
+
+@dataclass(frozen=True)
+class DueWindow:
+    """A window ready for prediction: raw (T_v, C_v) samples at the model's rate by view."""
+
+    t_end: float
+    windows: dict[str, FloatArray]
+
+
+@dataclass
+class _SensorBuffer:
+    """Recent samples of one sensor with their times (s) and durations (s)."""
+
+    view: ViewSpec
+    times: FloatArray = field(default_factory=lambda: np.empty(0))
+    values: FloatArray = field(default_factory=lambda: np.empty((0, 0)))
+    durations: FloatArray = field(default_factory=lambda: np.empty(0))
+    rate_hz: float | None = None
+    reached: float = -math.inf  # end of the last sample
+
+    @property
+    def window_s(self) -> float:
+        return self.view.window_samples / self.view.sampling_rate_hz
+
+    def append(self, times: FloatArray, values: FloatArray, rate_hz: float) -> None:
+        if self.times.size == 0:
+            self.times, self.values = times, values
+            self.durations = np.full(times.shape, 1.0 / rate_hz)
+        else:
+            self.times = np.concatenate([self.times, times])
+            self.values = np.concatenate([self.values, values])
+            self.durations = np.concatenate([self.durations, np.full(times.shape, 1.0 / rate_hz)])
+        self.rate_hz = rate_hz
+        self.reached = float(times[-1]) + 1.0 / rate_hz
+
+    def drop_before(self, t: float) -> None:
+        """Forget samples before `t`, keeping one earlier sample as an interpolation anchor."""
+        start = max(int(np.searchsorted(self.times, t - EPS_S)) - 1, 0)
+        if start > 0:
+            self.times = self.times[start:]
+            self.values = self.values[start:]
+            self.durations = self.durations[start:]
+
+
+class StreamState:
+    """Sample-time windows over the sensors of one stream."""
+
+    def __init__(
+        self,
+        views: Sequence[ViewSpec],
+        *,
+        hop_s: float,
+        stale_after_s: float,
+        min_window_fraction: float,
+        max_rate_hz: float,
+    ) -> None:
+        self._views = {view.name: view for view in views}
+        self._buffers: dict[str, _SensorBuffer] = {}
+        self._stale_after_s = stale_after_s
+        self._min_fraction = min_window_fraction
+        self._max_rate_hz = max_rate_hz
+        self._hop_s = hop_s
+        self._next_k: int | None = None  # next window ends at next_k * hop_s
+        self._last_t_end: float | None = None
+
+    @property
+    def hop_s(self) -> float:
+        return self._hop_s
+
+    def set_hop(self, hop_s: float) -> None:
+        """Change the hop; the next window ends at the first multiple of it after the last one."""
+        self._hop_s = hop_s
+        if self._last_t_end is not None:
+            self._next_k = math.floor((self._last_t_end + EPS_S) / hop_s) + 1
+        else:
+            self._next_k = None
+
+    def add(
+        self, sensor: str, samples: object, t0: float | None = None, rate_hz: float | None = None
+    ) -> list[DueWindow]:
+        """Add a chunk of (N, C) samples of `sensor`; returns the windows that became due.
+
+        Raises:
+            InputError: unknown sensor, bad samples or rate, or a chunk that goes back in time.
+                The stream is unchanged then.
+        """
+        view = self._views.get(sensor)
+        if view is None:
+            raise InputError(
+                "unknown_sensor", f"unknown sensor {sensor!r}; known: {', '.join(self._views)}"
+            )
+        values = as_samples(view, samples)
+        buffer = self._buffers.get(sensor) or _SensorBuffer(view)
+        rate = check_rate(
+            view, rate_hz or buffer.rate_hz or view.sampling_rate_hz, self._max_rate_hz
+        )
+        if t0 is None:
+            start = buffer.reached if buffer.times.size else 0.0
+        elif not math.isfinite(t0):
+            raise InputError("stream_time", f"sensor {sensor!r}: t0 must be a finite number")
+        else:
+            start = t0
+            # Half a sample of overlap is clock jitter; more is a chunk going back in time.
+            if start < buffer.reached - 0.5 / rate:
+                raise InputError(
+                    "stream_time",
+                    f"sensor {sensor!r}: chunk starts at t0={start:g} s but the previous one "
+                    f"ends at {buffer.reached:g} s; a sensor's chunks must move forward in time",
+                )
+        times = start + np.arange(values.shape[0], dtype=np.float64) / rate
+        buffer.append(times, values, rate)
+        self._buffers[sensor] = buffer
+        due = self._collect_due()
+        self._trim()
+        return due
+
+    # --- timeline --------------------------------------------------------------------
+
+    def _collect_due(self) -> list[DueWindow]:
+        frontier = max(b.reached for b in self._buffers.values())
+        due: list[DueWindow] = []
+        while True:
+            earliest = self._earliest_useful_end()
+            if earliest is None:
+                break
+            first_k = math.ceil((earliest - EPS_S) / self._hop_s)
+            if self._next_k is None or self._next_k < first_k:
+                self._next_k = first_k  # jump over spans where no window can be covered
+            t_end = self._next_k * self._hop_s
+            if t_end > frontier + EPS_S or not self._ready(t_end, frontier):
+                break
+            windows = self._windows_at(t_end)
+            if windows:
+                due.append(DueWindow(t_end, windows))
+            self._last_t_end = t_end
+            self._next_k += 1
+        return due
+
+    def _earliest_useful_end(self) -> float | None:
+        """The earliest window end, from the next one on, that some sensor could cover."""
+        next_end = -math.inf if self._next_k is None else self._next_k * self._hop_s
+        best: float | None = None
+        for buffer in self._buffers.values():
+            window_s = buffer.window_s
+            # Only samples inside a window ending at next_end or later can count.
+            index = int(np.searchsorted(buffer.times, next_end - window_s - EPS_S))
+            if index < buffer.times.size:
+                candidate = float(buffer.times[index]) + self._min_fraction * window_s
+                best = candidate if best is None else min(best, candidate)
+        return None if best is None else max(best, next_end)
+
+    def _ready(self, t_end: float, frontier: float) -> bool:
+        """No sensor still on its way to `t_end`, or waiting for it has lasted long enough."""
+        if frontier >= t_end + self._stale_after_s - EPS_S:
+            return True
+        for buffer in self._buffers.values():
+            pending = t_end - self._stale_after_s <= buffer.reached < t_end - EPS_S
+            if pending:
+                return False
+        return True
+
+    def _windows_at(self, t_end: float) -> dict[str, FloatArray]:
+        windows: dict[str, FloatArray] = {}
+        for name, view in self._views.items():  # manifest order
+            buffer = self._buffers.get(name)
+            if buffer is None or buffer.reached < t_end - self._stale_after_s:
+                continue  # absent or stale
+            window_s = buffer.window_s
+            inside = (buffer.times >= t_end - window_s - EPS_S) & (buffer.times < t_end - EPS_S)
+            covered_s = float(buffer.durations[inside].sum())
+            if covered_s + EPS_S < self._min_fraction * window_s:
+                continue
+            grid = t_end - window_s + np.arange(view.window_samples) / view.sampling_rate_hz
+            # Older samples may not bleed in across a gap: from one sample before the window on,
+            # so a window starting in a gap is padded by its first sample's values.
+            start = t_end - window_s - float(buffer.durations[inside][0]) - EPS_S
+            near = buffer.times >= start
+            windows[name] = interpolate(buffer.times[near], buffer.values[near], grid)
+        return windows
+
+    def _trim(self) -> None:
+        if self._next_k is None:
+            return
+        next_end = self._next_k * self._hop_s
+        for buffer in self._buffers.values():
+            buffer.drop_before(next_end - buffer.window_s)

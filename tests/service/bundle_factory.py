@@ -1,0 +1,130 @@
+"""A tiny but contract-correct model bundle, exported from torch for the service tests."""
+
+from __future__ import annotations
+
+import warnings
+from datetime import UTC, datetime
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ralis.bundle import (
+    ENCODER_INPUT,
+    ENCODER_OUTPUT,
+    HEAD_INPUTS,
+    HEAD_OUTPUTS,
+    Manifest,
+    ViewSpec,
+    sha256_of,
+    write_manifest,
+)
+
+VIEWS = ("torso", "right_arm", "left_arm", "right_leg", "left_leg")
+CLASSES = tuple(f"activity_{i:02d}" for i in range(1, 20))
+RATE_HZ = 25.0
+WINDOW_SAMPLES = 100
+EMBEDDING_DIM = 16
+OPSET = 17
+
+
+class TinyEncoder(nn.Module):
+    """Conv -> mean over time -> linear -> MagNorm (z / ||z|| * sqrt(D))."""
+
+    def __init__(self, channels: int, dim: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(channels, 8, kernel_size=5, padding=2)
+        self.proj = nn.Linear(8 + channels, dim)
+
+    def forward(self, window: torch.Tensor) -> torch.Tensor:  # (B, C, T) -> (B, D)
+        features = torch.cat([torch.tanh(self.conv(window)).mean(-1), window.mean(-1)], dim=-1)
+        z = self.proj(features)
+        return z / z.norm(dim=-1, keepdim=True).clamp_min(1e-6) * z.shape[-1] ** 0.5
+
+
+class TinyHead(nn.Module):
+    """Masked softmax gate over present views -> weighted sum -> classifier."""
+
+    def __init__(self, dim: int, num_classes: int) -> None:
+        super().__init__()
+        self.gate = nn.Linear(dim, 1)
+        self.classifier = nn.Linear(dim, num_classes)
+
+    def forward(
+        self, embeddings: torch.Tensor, view_mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        scores = self.gate(embeddings).squeeze(-1)  # (B, V)
+        scores = scores.masked_fill(~view_mask, -1e9)
+        weights = torch.softmax(scores, dim=-1) * view_mask.to(scores.dtype)  # exact 0 if masked
+        fused = (weights.unsqueeze(-1) * embeddings).sum(dim=1)  # (B, D)
+        logits = self.classifier(fused)
+        return torch.softmax(logits, dim=-1), logits, weights, fused
+
+
+def build_bundle(
+    folder: Path, seed: int = 0, model_version: str = "0.0.test", shared_encoder: bool = False
+) -> Path:
+    """Export a random tiny model to `folder` as a bundle; returns the folder."""
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the legacy exporter's deprecation notices
+        views = []
+        encoder_files: dict[str, str] = {}
+        for index, name in enumerate(VIEWS):
+            file = "encoder_shared.onnx" if shared_encoder else f"encoder_{name}.onnx"
+            if file not in encoder_files.values():
+                encoder = TinyEncoder(3, EMBEDDING_DIM).eval()
+                torch.onnx.export(
+                    encoder,
+                    (torch.randn(2, 3, WINDOW_SAMPLES),),
+                    str(folder / file),
+                    input_names=[ENCODER_INPUT],
+                    output_names=[ENCODER_OUTPUT],
+                    dynamic_axes={ENCODER_INPUT: {0: "batch"}, ENCODER_OUTPUT: {0: "batch"}},
+                    opset_version=OPSET,
+                    dynamo=False,
+                )
+            encoder_files[name] = file
+            views.append(
+                ViewSpec(
+                    name=name,
+                    modality="acc",
+                    channels=["acc_x", "acc_y", "acc_z"],
+                    sampling_rate_hz=RATE_HZ,
+                    window_samples=WINDOW_SAMPLES,
+                    norm_mean=[0.5 * index, -1.0, 2.0],
+                    norm_std=[2.0, 3.0, 4.0 + index],
+                    encoder_file=file,
+                )
+            )
+        head = TinyHead(EMBEDDING_DIM, len(CLASSES)).eval()
+        torch.onnx.export(
+            head,
+            (
+                torch.randn(2, len(VIEWS), EMBEDDING_DIM),
+                torch.ones(2, len(VIEWS), dtype=torch.bool),
+            ),
+            str(folder / "head.onnx"),
+            input_names=list(HEAD_INPUTS),
+            output_names=list(HEAD_OUTPUTS),
+            dynamic_axes={n: {0: "batch"} for n in (*HEAD_INPUTS, *HEAD_OUTPUTS)},
+            opset_version=OPSET,
+            dynamo=False,
+        )
+    files = sorted({*encoder_files.values(), "head.onnx"})
+    manifest = Manifest(
+        model_name="ralis-tiny-test",
+        model_version=model_version,
+        created_at=datetime.now(UTC).isoformat(),
+        training_data="none (random weights, for tests)",
+        classes=list(CLASSES),
+        window_seconds=WINDOW_SAMPLES / RATE_HZ,
+        embedding_dim=EMBEDDING_DIM,
+        opset=OPSET,
+        views=views,
+        head_file="head.onnx",
+        sha256={f: sha256_of(folder / f) for f in files},
+    )
+    write_manifest(folder, manifest)
+    return folder
