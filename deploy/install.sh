@@ -2,7 +2,7 @@
 # Install RALIS into a virtual environment. The Makefile, .ci/run and the Dockerfile all call
 # this script, so CI exercises the exact install path of the container image.
 #
-#   deploy/install.sh wheel   DIST_DIR             build the project wheel into DIST_DIR
+#   deploy/install.sh wheel   DIST_DIR             build the service wheel into DIST_DIR
 #   deploy/install.sh service VENV [PIP_TARGET...]  service only: runtime deps, no torch
 #   deploy/install.sh gpu     VENV [PIP_TARGET...]  service with onnxruntime-gpu for onnxruntime
 #   deploy/install.sh dev     VENV [PROJECT_DIR]    CPU torch first, then -e PROJECT_DIR[train,dev]
@@ -29,7 +29,14 @@ shift 2
 pip_quiet=(--quiet --disable-pip-version-check --no-input)
 
 if [[ $profile == wheel ]]; then
-    "${PYTHON:-python3}" -m pip wheel "${pip_quiet[@]}" --no-deps --wheel-dir "$target" .
+    # The service wheel holds ralis/ and service/ only (the Dockerfile copies just these):
+    # no model/ or training/ code reaches the image. Built from a copy so the tree stays clean.
+    stage=$(mktemp -d)
+    trap 'rm -rf "$stage"' EXIT
+    cp pyproject.toml README.md "$stage/"
+    cp -R ralis service "$stage/"
+    find "$stage" -name __pycache__ -type d -prune -exec rm -rf {} +
+    "${PYTHON:-python3}" -m pip wheel "${pip_quiet[@]}" --no-deps --wheel-dir "$target" "$stage"
     exit 0
 fi
 
