@@ -54,6 +54,7 @@ def save_cached(path: Path, array: np.ndarray) -> None:
         try:
             with os.fdopen(fd, "wb") as f:
                 np.save(f, array, allow_pickle=False)
+            os.chmod(tmp_name, 0o644)  # mkstemp makes 0600; the cache may be shared
             os.replace(tmp_name, path)
         except BaseException:
             Path(tmp_name).unlink(missing_ok=True)

@@ -118,6 +118,13 @@ class MultiViewDataset:
             raise DatasetError(
                 f"x has arrays for {sorted(self.x)} but the views are {names}; they must match"
             )
+        counts: dict[str, np.ndarray] = {"y": self.y, "subject": self.subject, "mask": self.mask}
+        counts |= {f"x['{name}']": self.x[name] for name in names}
+        if len({np.shape(array)[:1] for array in counts.values()}) != 1:
+            listed = ", ".join(
+                f"{key} {np.shape(a)[0] if np.ndim(a) else '-'}" for key, a in counts.items()
+            )
+            raise DatasetError(f"sample counts differ: {listed}; all need the same N")
         _check_array("y", self.y, (n,), np.int64)
         _check_array("subject", self.subject, (n,), np.int64)
         _check_array("mask", self.mask, (n, num_views), np.bool_)

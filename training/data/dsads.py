@@ -25,7 +25,7 @@ from tqdm import tqdm
 from training.data.cache import default_cache_dir, load_cached, save_cached
 from training.data.dataset import DatasetError, MultiViewDataset, ViewInfo
 from training.data.dsads_archive import NUM_COLUMNS, SEGMENT_ROWS, DsadsArchive
-from training.data.windowing import seconds_to_samples, sliding_windows
+from training.data.windowing import num_windows, seconds_to_samples, sliding_windows
 
 __all__ = [
     "DSADS_ACTIVITIES",
@@ -151,38 +151,35 @@ def load_dsads(
     with DsadsArchive(path) as archive:
         pairs = [(a, s) for s in subject_ids for a in activity_ids]
         member_lists = archive.recording_members(pairs)
-        columns = np.array([c for _, cols in views for c in cols])
-        windows, labels, subject_of = [], [], []
-        for (activity, subject), members in tqdm(
-            list(zip(pairs, member_lists, strict=True)),
-            desc="DSADS recordings",
-            unit="rec",
-            disable=not progress,
+        recording_samples = len(member_lists[0]) * SEGMENT_ROWS
+        per_recording = num_windows(recording_samples, window, hop)
+        if per_recording == 0:
+            raise ValueError(
+                f"window_seconds={window_seconds} is longer than the recordings "
+                f"({recording_samples / DSADS_SAMPLING_RATE_HZ:g} s); no window fits"
+            )
+        n = per_recording * len(pairs)
+        # Filled recording by recording, so the full set is never held twice.
+        x = {view.name: np.empty((n, window, len(cols)), np.float32) for view, cols in views}
+        for i, ((activity, subject), members) in enumerate(
+            tqdm(
+                list(zip(pairs, member_lists, strict=True)),
+                desc="DSADS recordings",
+                unit="rec",
+                disable=not progress,
+            )
         ):
             recording = _recording(archive, members, cache, root, activity, subject)
-            cut = sliding_windows(recording[:, columns], window, hop)  # (n, window, C_all)
-            windows.append(cut)
-            labels.append(np.full(len(cut), activity - 1, dtype=np.int64))
-            subject_of.append(np.full(len(cut), subject, dtype=np.int64))
+            rows = slice(i * per_recording, (i + 1) * per_recording)
+            for view, cols in views:
+                x[view.name][rows] = sliding_windows(recording[:, cols], window, hop)
 
-    stacked = np.concatenate(windows)
-    if stacked.shape[0] == 0:
-        raise ValueError(
-            f"window_seconds={window_seconds} is longer than the recordings "
-            f"({len(member_lists[0]) * SEGMENT_ROWS / DSADS_SAMPLING_RATE_HZ:g} s); no window fits"
-        )
-    x: dict[str, npt.NDArray[np.float32]] = {}
-    start = 0
-    for view, cols in views:
-        x[view.name] = np.ascontiguousarray(stacked[:, :, start : start + len(cols)])
-        start += len(cols)
-    n = stacked.shape[0]
     dataset = MultiViewDataset(
         views=[view for view, _ in views],
         x=x,
         mask=np.ones((n, len(views)), dtype=bool),
-        y=np.concatenate(labels),
-        subject=np.concatenate(subject_of),
+        y=np.repeat([activity - 1 for activity, _ in pairs], per_recording).astype(np.int64),
+        subject=np.repeat([subject for _, subject in pairs], per_recording).astype(np.int64),
         class_names=list(DSADS_ACTIVITIES),
     )
     dataset.validate()

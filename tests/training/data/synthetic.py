@@ -46,7 +46,7 @@ def write_dsads_zip(
     activities: Sequence[int] = (1, 2),
     subjects: Sequence[int] = (1,),
     segments: int = 3,
-    edit: Callable[[dict[str, str]], None] | None = None,
+    edit: Callable[[dict[str, str]], object] | None = None,
     seed: int = 0,
 ) -> Path:
     """Write a DSADS-layout zip; `edit` may change or delete members before writing."""
