@@ -2,9 +2,9 @@
 
 `body`: print a /v1/predict request built from one DSADS segment (curl posts it).
 `stream`: stream consecutive segments over the WebSocket and wait for predictions.
-The sensors and channels come from the service's GET /v1/model; DSADS channel names are
-`<position>_<sensor>_<axis>` (training/data/dsads.py), which fixes their column in the files.
-Runs in the service's own venv (numpy and websockets are runtime dependencies; no torch).
+The sensors and channels come from the service's GET /v1/model, their DSADS columns from
+`service.dsads` (the mapping `ralis replay` uses). Runs in the service's own venv: no torch.
+`ralis replay` itself needs all 60 segments of a recording; the test fixture has four.
 """
 
 from __future__ import annotations
@@ -20,20 +20,7 @@ from typing import Any
 import numpy as np
 import websockets
 
-POSITIONS = ("torso", "right_arm", "left_arm", "right_leg", "left_leg")
-SENSORS = ("acc", "gyro", "mag")
-AXES = ("x", "y", "z")
-
-
-def dsads_column(channel: str) -> int:
-    """Column of a channel like `left_leg_gyro_z` in a DSADS segment file."""
-    position, sensor, axis = channel.rsplit("_", 2)
-    if position not in POSITIONS or sensor not in SENSORS or axis not in AXES:
-        raise ValueError(
-            f"channel '{channel}' is not a DSADS channel; expected <position>_<sensor>_<axis> "
-            f"with position in {POSITIONS}, sensor in {SENSORS}, axis in {AXES}"
-        )
-    return 9 * POSITIONS.index(position) + 3 * SENSORS.index(sensor) + AXES.index(axis)
+from service import dsads
 
 
 def read_segment(archive: str, member: str) -> np.ndarray:
@@ -58,9 +45,14 @@ def view_windows(
     unknown = [name for name in sensors if name not in views]
     if unknown:
         raise ValueError(f"unknown sensors {unknown}; the model has {sorted(views)}")
-    return {
-        name: segment[:, [dsads_column(c) for c in views[name]["channels"]]] for name in sensors
-    }
+    windows = {}
+    for name in sensors:
+        view = views[name]
+        columns = dsads.view_columns(name, view["modality"], view["channels"])
+        if columns is None:
+            raise ValueError(f"sensor '{name}' ({view['modality']}) has no DSADS columns")
+        windows[name] = segment[:, columns]
+    return windows
 
 
 def _sensors(model: dict[str, Any], requested: str | None) -> list[str]:
