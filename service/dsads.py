@@ -15,41 +15,59 @@ SEGMENT_ROWS = 125
 COLUMNS = 45
 SUBJECTS = range(1, 9)
 
-# Folder a01..a19 -> activity, from the dataset's documentation.
+# Folder a01..a19 -> activity, named as training/data/dsads.py names the classes.
 ACTIVITIES = (
     "sitting",
     "standing",
-    "lying on back",
-    "lying on right side",
-    "ascending stairs",
-    "descending stairs",
-    "standing in an elevator",
-    "moving around in an elevator",
-    "walking in a parking lot",
-    "walking on a treadmill (flat)",
-    "walking on a treadmill (inclined)",
-    "running on a treadmill",
-    "exercising on a stepper",
-    "exercising on a cross trainer",
-    "cycling (horizontal)",
-    "cycling (vertical)",
+    "lying_back",
+    "lying_right",
+    "ascending_stairs",
+    "descending_stairs",
+    "standing_elevator",
+    "moving_elevator",
+    "walking_parking_lot",
+    "walking_treadmill_flat",
+    "walking_treadmill_inclined",
+    "running_treadmill",
+    "stepper",
+    "cross_trainer",
+    "cycling_horizontal",
+    "cycling_vertical",
     "rowing",
     "jumping",
-    "playing basketball",
+    "basketball",
 )
 
-# First column of each unit's 9 columns (acc xyz, gyro xyz, mag xyz).
-UNIT_FIRST_COLUMN = {"torso": 0, "right_arm": 9, "left_arm": 18, "right_leg": 27, "left_leg": 36}
-MODALITY_OFFSET = {"acc": 0, "gyro": 3, "mag": 6, "imu": 0}
+# Each unit has 9 columns: acc xyz, gyro xyz, mag xyz.
+POSITIONS = ("torso", "right_arm", "left_arm", "right_leg", "left_leg")
+SENSORS = ("acc", "gyro", "mag")
+AXES = ("x", "y", "z")
 
 
-def unit_columns(view: str, modality: str, num_channels: int) -> slice | None:
-    """DSADS columns of a model view (e.g. torso acc -> 0:3), or None when it has none."""
-    first = UNIT_FIRST_COLUMN.get(view)
-    offset = MODALITY_OFFSET.get(modality)
-    if first is None or offset is None or offset + num_channels > 9:
+def channel_column(channel: str) -> int | None:
+    """Column of a channel named `<position>_<sensor>_<axis>` (e.g. `left_leg_acc_z`)."""
+    parts = channel.rsplit("_", 2)
+    if len(parts) != 3:
         return None
-    return slice(first + offset, first + offset + num_channels)
+    position, sensor, axis = parts
+    if position not in POSITIONS or sensor not in SENSORS or axis not in AXES:
+        return None
+    return 9 * POSITIONS.index(position) + 3 * SENSORS.index(sensor) + AXES.index(axis)
+
+
+def view_columns(view: str, modality: str, channels: list[str]) -> list[int] | None:
+    """DSADS columns of a model view, from its channel names or else its name and modality."""
+    by_name = [channel_column(c) for c in channels]
+    if all(c is not None for c in by_name):
+        return [c for c in by_name if c is not None]
+    position = view.split("_acc")[0].split("_gyro")[0].split("_mag")[0]
+    if position not in POSITIONS:
+        return None
+    first = 9 * POSITIONS.index(position)
+    offset = {"acc": 0, "gyro": 3, "mag": 6, "imu": 0}.get(modality)
+    if offset is None or offset + len(channels) > 9:
+        return None
+    return list(range(first + offset, first + offset + len(channels)))
 
 
 def _member(activity: int, subject: int, segment: int) -> str:

@@ -61,7 +61,7 @@ class Plan:
 
 def plan_replay(
     recordings: Sequence[tuple[int, npt.NDArray[np.float64]]],
-    sensors: dict[str, slice],
+    sensors: dict[str, list[int]],
     seconds: float,
     window_s: float,
     drop_rate: float = 0.0,
@@ -247,10 +247,10 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
         unknown = [s for s in wanted if s not in views]
         if unknown:
             raise ValueError(f"unknown sensors {unknown}; the model has {list(views)}")
-        sensors: dict[str, slice] = {}
+        sensors: dict[str, list[int]] = {}
         for name in wanted:
             view = views[name]
-            columns = dsads.unit_columns(name, view["modality"], len(view["channels"]))
+            columns = dsads.view_columns(name, view["modality"], view["channels"])
             if columns is None:
                 raise ValueError(f"sensor {name!r} ({view['modality']}) has no DSADS columns")
             sensors[name] = columns

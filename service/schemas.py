@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, TypeAdapter, model_validator
 
 Samples = Annotated[
     list[list[float]],
@@ -149,7 +149,23 @@ class ConfigMessage(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     type: Literal["config"]
-    hop_s: float = Field(ge=0.1, le=60.0, description="Seconds of sample time between predictions.")
+    hop_s: float | None = Field(
+        default=None, ge=0.1, le=60.0, description="Seconds of sample time between predictions."
+    )
+    stale_after_s: float | None = Field(
+        default=None,
+        gt=0.0,
+        le=60.0,
+        description="A sensor silent for longer than this before a window's end is left out of "
+        "it; windows also wait this long for a sensor that is behind. Keep it above the "
+        "duration of the chunks sent.",
+    )
+
+    @model_validator(mode="after")
+    def _something_to_change(self) -> ConfigMessage:
+        if self.hop_s is None and self.stale_after_s is None:
+            raise ValueError("give hop_s and/or stale_after_s")
+        return self
 
 
 class AuthMessage(BaseModel):
@@ -174,6 +190,7 @@ class ReadyMessage(BaseModel):
     model_version: str
     views: list[str]
     hop_s: float
+    stale_after_s: float
 
 
 class PredictionMessage(PredictResponse):

@@ -95,6 +95,14 @@ class StreamState:
     def hop_s(self) -> float:
         return self._hop_s
 
+    @property
+    def stale_after_s(self) -> float:
+        return self._stale_after_s
+
+    def set_stale_after(self, stale_after_s: float) -> None:
+        """Change how long a silent sensor is waited for and kept in windows."""
+        self._stale_after_s = stale_after_s
+
     def set_hop(self, hop_s: float) -> None:
         """Change the hop; the next window ends at the first multiple of it after the last one."""
         self._hop_s = hop_s
@@ -207,8 +215,8 @@ class StreamState:
         return windows
 
     def _trim(self) -> None:
-        if self._next_k is None:
+        # Keep what the window after the last one needs, whatever the hop becomes.
+        if self._last_t_end is None:
             return
-        next_end = self._next_k * self._hop_s
         for buffer in self._buffers.values():
-            buffer.drop_before(next_end - buffer.window_s)
+            buffer.drop_before(self._last_t_end - buffer.window_s)

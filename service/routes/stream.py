@@ -57,8 +57,8 @@ async def stream(websocket: WebSocket, state: StateDep) -> None:
     """Samples of any sensors in, `{"type": "prediction", ...}` every hop of sample time out.
 
     Client messages: `{"type": "samples", "sensor", "samples", "t0"?, "rate_hz"?}`,
-    `{"type": "config", "hop_s"}` and, first and only without an Authorization header when
-    API keys are on, `{"type": "auth", "token"}`.
+    `{"type": "config", "hop_s"?, "stale_after_s"?}` and, first and only when API keys are on
+    and no Authorization header was sent, `{"type": "auth", "token"}`.
     """
     metrics = state.metrics
     await websocket.accept()
@@ -112,6 +112,7 @@ async def _serve(websocket: WebSocket, state: StateDep) -> None:
             model_version=predictor.manifest.model_version,
             views=predictor.manifest.view_names,
             hop_s=timeline.hop_s,
+            stale_after_s=timeline.stale_after_s,
         ),
     )
     while True:
@@ -130,7 +131,10 @@ async def _serve(websocket: WebSocket, state: StateDep) -> None:
             if isinstance(message, AuthMessage):
                 raise ServiceError("bad_message", "auth is accepted only as the first message")
             if isinstance(message, ConfigMessage):
-                timeline.set_hop(message.hop_s)
+                if message.hop_s is not None:
+                    timeline.set_hop(message.hop_s)
+                if message.stale_after_s is not None:
+                    timeline.set_stale_after(message.stale_after_s)
                 continue
             await _handle_samples(websocket, timeline, predictor, message)
         except ServiceError as error:
@@ -225,7 +229,7 @@ def _describe(exc: ValidationError) -> str:
         parts.append(f"{where}: {error['msg']}" if where else error["msg"])
     hint = (
         'expected {"type": "samples", "sensor", "samples", "t0"?, "rate_hz"?} or '
-        '{"type": "config", "hop_s"}'
+        '{"type": "config", "hop_s"?, "stale_after_s"?}'
     )
     return f"invalid message ({'; '.join(parts)}); {hint}"
 

@@ -21,7 +21,12 @@ from ralis.bundle import (
 )
 
 VIEWS = ("torso", "right_arm", "left_arm", "right_leg", "left_leg")
-CLASSES = tuple(f"activity_{i:02d}" for i in range(1, 20))
+CLASSES = (
+    "sitting", "standing", "lying_back", "lying_right", "ascending_stairs",
+    "descending_stairs", "standing_elevator", "moving_elevator", "walking_parking_lot",
+    "walking_treadmill_flat", "walking_treadmill_inclined", "running_treadmill", "stepper",
+    "cross_trainer", "cycling_horizontal", "cycling_vertical", "rowing", "jumping", "basketball",
+)  # fmt: skip
 RATE_HZ = 25.0
 WINDOW_SAMPLES = 100
 EMBEDDING_DIM = 16
@@ -62,7 +67,11 @@ class TinyHead(nn.Module):
 
 
 def build_bundle(
-    folder: Path, seed: int = 0, model_version: str = "0.0.test", shared_encoder: bool = False
+    folder: Path,
+    seed: int = 0,
+    model_version: str = "0.0.test",
+    shared_encoder: bool = False,
+    window_samples: int = WINDOW_SAMPLES,
 ) -> Path:
     """Export a random tiny model to `folder` as a bundle; returns the folder."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -77,7 +86,7 @@ def build_bundle(
                 encoder = TinyEncoder(3, EMBEDDING_DIM).eval()
                 torch.onnx.export(
                     encoder,
-                    (torch.randn(2, 3, WINDOW_SAMPLES),),
+                    (torch.randn(2, 3, window_samples),),
                     str(folder / file),
                     input_names=[ENCODER_INPUT],
                     output_names=[ENCODER_OUTPUT],
@@ -90,9 +99,9 @@ def build_bundle(
                 ViewSpec(
                     name=name,
                     modality="acc",
-                    channels=["acc_x", "acc_y", "acc_z"],
+                    channels=[f"{name}_acc_{axis}" for axis in "xyz"],
                     sampling_rate_hz=RATE_HZ,
-                    window_samples=WINDOW_SAMPLES,
+                    window_samples=window_samples,
                     norm_mean=[0.5 * index, -1.0, 2.0],
                     norm_std=[2.0, 3.0, 4.0 + index],
                     encoder_file=file,
@@ -119,7 +128,7 @@ def build_bundle(
         created_at=datetime.now(UTC).isoformat(),
         training_data="none (random weights, for tests)",
         classes=list(CLASSES),
-        window_seconds=WINDOW_SAMPLES / RATE_HZ,
+        window_seconds=window_samples / RATE_HZ,
         embedding_dim=EMBEDDING_DIM,
         opset=OPSET,
         views=views,

@@ -6,11 +6,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
 
 from service.app import create_app
 from service.settings import DEFAULT_BUNDLE_DIR, Settings
 from tests.service.bundle_factory import build_bundle
+from tests.service.testclient import TestClient
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,91 @@
+"""The onnxruntime runner: providers, I/O checks, bundle verification, outputs."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ralis.bundle import BundleError, load_manifest, sha256_of, write_manifest
+from service.runtime import CPU, CUDA, ModelRuntime, choose_providers
+from tests.service.bundle_factory import EMBEDDING_DIM, VIEWS, build_bundle
+
+
+def test_provider_choice() -> None:
+    assert choose_providers("cpu", [CUDA, CPU]) == [CPU]
+    assert choose_providers("auto", [CUDA, CPU]) == [CUDA, CPU]
+    assert choose_providers("cuda", [CUDA, CPU]) == [CUDA, CPU]
+    assert choose_providers("auto", [CPU]) == [CPU]
+
+
+def test_cuda_without_gpu_falls_back_to_cpu_with_a_warning(
+    tiny_bundle: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert choose_providers("cuda", [CPU]) == [CPU]
+    with caplog.at_level(logging.WARNING, logger="service.runtime"):
+        runtime = ModelRuntime.load(tiny_bundle, "cuda", 1)
+    expected = CUDA if runtime.provider == CUDA else CPU
+    assert runtime.provider == expected
+    if expected == CPU:
+        assert "falling back to CPU" in caplog.text
+
+
+def test_encoder_and_head_outputs(tiny_bundle: Path) -> None:
+    runtime = ModelRuntime.load(tiny_bundle, "cpu", 1)
+    windows = np.random.default_rng(0).normal(size=(4, 3, 100)).astype(np.float32)
+    embeddings = runtime.encode("torso", windows)
+    assert embeddings.shape == (4, EMBEDDING_DIM)
+    # MagNorm: every embedding has norm sqrt(D).
+    np.testing.assert_allclose(np.linalg.norm(embeddings, axis=1), EMBEDDING_DIM**0.5, rtol=1e-5)
+
+    stacked = np.repeat(embeddings[:, None, :], len(VIEWS), axis=1)
+    mask = np.zeros((4, len(VIEWS)), dtype=np.bool_)
+    mask[:, [0, 4]] = True
+    out = runtime.head(stacked, mask)
+    assert out.probabilities.shape == (4, 19)
+    np.testing.assert_allclose(out.probabilities.sum(axis=1), 1.0, rtol=1e-5)
+    assert np.all(out.view_weights[:, 1:4] == 0.0)
+    np.testing.assert_allclose(out.view_weights.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_views_sharing_an_encoder_file_share_a_session(tmp_path: Path) -> None:
+    bundle = build_bundle(tmp_path / "shared", shared_encoder=True)
+    runtime = ModelRuntime.load(bundle, "cpu", 1)
+    window = np.ones((1, 3, 100), dtype=np.float32)
+    np.testing.assert_array_equal(
+        runtime.encode("torso", window), runtime.encode("left_leg", window)
+    )
+
+
+def test_a_tampered_file_is_refused(tiny_bundle: Path, tmp_path: Path) -> None:
+    bundle = tmp_path / "tampered"
+    shutil.copytree(tiny_bundle, bundle)
+    with (bundle / "head.onnx").open("ab") as f:
+        f.write(b"\0")
+    with pytest.raises(BundleError, match=r"head.onnx: SHA-256 mismatch"):
+        ModelRuntime.load(bundle, "cpu", 1)
+
+
+def test_a_missing_bundle_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(BundleError, match="no manifest.json"):
+        ModelRuntime.load(tmp_path, "cpu", 1)
+
+
+def test_an_encoder_that_does_not_match_the_manifest_is_refused(
+    tiny_bundle: Path, tmp_path: Path
+) -> None:
+    # Swap the torso encoder for one expecting another window length, with a correct hash.
+    bundle = tmp_path / "mismatch"
+    shutil.copytree(tiny_bundle, bundle)
+    other = build_bundle(tmp_path / "other", window_samples=50)
+    shutil.copy(other / "encoder_torso.onnx", bundle / "encoder_torso.onnx")
+    manifest = load_manifest(bundle, verify=False)
+    hashes = dict(
+        manifest.sha256, **{"encoder_torso.onnx": sha256_of(bundle / "encoder_torso.onnx")}
+    )
+    write_manifest(bundle, manifest.model_copy(update={"sha256": hashes}))
+    with pytest.raises(BundleError, match=r"encoder of view 'torso'.*100 samples"):
+        ModelRuntime.load(bundle, "cpu", 1)

@@ -1,0 +1,227 @@
+"""Stream timeline logic, without a server."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from ralis.bundle import ViewSpec
+from service.errors import InputError
+from service.stream import DueWindow, StreamState
+
+RATE = 25.0
+T = 100  # 4 s windows
+NAMES = ("torso", "left_leg", "right_leg")
+VIEWS = [
+    ViewSpec(
+        name=name,
+        modality="acc",
+        channels=["x", "y", "z"],
+        sampling_rate_hz=RATE,
+        window_samples=T,
+        norm_mean=[0.0, 0.0, 0.0],
+        norm_std=[1.0, 1.0, 1.0],
+        encoder_file="e.onnx",
+    )
+    for name in NAMES
+]
+
+
+def make_state(hop_s: float = 1.0, stale_after_s: float = 1.0) -> StreamState:
+    return StreamState(
+        VIEWS,
+        hop_s=hop_s,
+        stale_after_s=stale_after_s,
+        min_window_fraction=0.9,
+        max_rate_hz=2000.0,
+    )
+
+
+def recording(seconds: float, seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return {name: rng.normal(size=(int(seconds * RATE), 3)) for name in NAMES}
+
+
+def feed(
+    state: StreamState,
+    data: dict[str, np.ndarray],
+    chunk: int,
+    with_t0: bool = True,
+    offset_s: float = 0.0,
+) -> list[DueWindow]:
+    """Interleave the sensors chunk by chunk, as live sensors would arrive."""
+    due: list[DueWindow] = []
+    n = next(iter(data.values())).shape[0]
+    for first in range(0, n, chunk):
+        for name, samples in data.items():
+            t0 = offset_s + first / RATE if with_t0 else None
+            due += state.add(name, samples[first : first + chunk], t0=t0)
+    return due
+
+
+def test_windows_every_hop_hold_the_raw_samples() -> None:
+    data = recording(10.0)
+    due = feed(make_state(), data, chunk=5)
+    assert [w.t_end for w in due] == [4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0]
+    for window in due:
+        assert list(window.windows) == list(NAMES)
+        last = round(window.t_end * RATE)
+        for name in NAMES:
+            np.testing.assert_allclose(
+                window.windows[name], data[name][last - T : last], rtol=0, atol=1e-12
+            )
+
+
+def test_chunking_and_t0_do_not_change_the_windows() -> None:
+    # Chunks up to stale_after_s (1 s) long, sensors interleaved as live ones would be.
+    data = recording(8.0)
+    reference = feed(make_state(), data, chunk=5)
+    for chunk, with_t0 in [(1, True), (7, True), (25, False), (25, True)]:
+        other = feed(make_state(), data, chunk=chunk, with_t0=with_t0)
+        assert [w.t_end for w in other] == [w.t_end for w in reference]
+        for a, b in zip(other, reference, strict=True):
+            for name in NAMES:
+                np.testing.assert_allclose(a.windows[name], b.windows[name], atol=1e-12)
+
+
+def test_one_big_chunk_of_a_single_sensor_equals_small_chunks() -> None:
+    data = {"torso": recording(8.0)["torso"]}
+    small = feed(make_state(), data, chunk=5)
+    big = feed(make_state(), data, chunk=200)
+    assert [w.t_end for w in big] == [w.t_end for w in small] == [4.0, 5.0, 6.0, 7.0, 8.0]
+    for a, b in zip(big, small, strict=True):
+        np.testing.assert_allclose(a.windows["torso"], b.windows["torso"], atol=1e-12)
+
+
+def test_a_lagging_sensor_is_waited_for() -> None:
+    state = make_state()
+    data = recording(5.0)
+    for name in NAMES:
+        assert state.add(name, data[name][:75], t0=0.0) == []
+    # torso and left_leg reach 4 s; right_leg is 0.4 s behind (less than stale_after_s).
+    assert state.add("torso", data["torso"][75:100]) == []
+    assert state.add("left_leg", data["left_leg"][75:100]) == []
+    assert state.add("right_leg", data["right_leg"][75:90]) == []
+    due = state.add("right_leg", data["right_leg"][90:100])
+    assert [w.t_end for w in due] == [4.0]
+    assert list(due[0].windows) == list(NAMES)
+
+
+def test_waiting_ends_when_another_sensor_is_stale_after_s_ahead() -> None:
+    state = make_state(stale_after_s=1.0)
+    data = recording(6.0)
+    state.add("left_leg", data["left_leg"][:95], t0=0.0)  # stops 0.2 s short of 4 s
+    assert state.add("torso", data["torso"][:120], t0=0.0) == []  # 4.8 s: still waiting
+    due = state.add("torso", data["torso"][120:125])  # 5.0 s = 4.0 + stale_after_s
+    assert [w.t_end for w in due] == [4.0, 5.0]
+    assert list(due[0].windows) == ["torso", "left_leg"]  # 3.8 of 4 s: kept, edge-padded
+    assert list(due[1].windows) == ["torso"]  # left_leg silent for 1.2 s: stale
+    np.testing.assert_allclose(due[0].windows["left_leg"][-5:], data["left_leg"][[94] * 5])
+
+
+def test_a_silent_sensor_goes_stale_and_is_left_out() -> None:
+    state = make_state(stale_after_s=1.0)
+    data = recording(10.0)
+    due = feed(state, {"torso": data["torso"][:100], "right_leg": data["right_leg"][:100]}, 5)
+    assert [list(w.windows) for w in due] == [["torso", "right_leg"]]
+    due = feed(state, {"torso": data["torso"][100:]}, 5, offset_s=4.0)  # right_leg stopped
+    # 5.0: right_leg covers 3 of 4 s (< 0.9) and is 1 s old; afterwards it is stale.
+    assert [w.t_end for w in due] == [5.0, 6.0, 7.0, 8.0, 9.0, 10.0]
+    assert all(list(w.windows) == ["torso"] for w in due)
+
+
+def test_a_sensor_that_comes_back_joins_once_it_covers_a_window() -> None:
+    state = make_state()
+    data = recording(20.0)
+    due: list[DueWindow] = []
+    for first in range(0, 500, 5):
+        due += state.add("torso", data["torso"][first : first + 5], t0=first / RATE)
+        if first < 100 or first >= 250:  # left_leg off between 4 s and 10 s
+            due += state.add("left_leg", data["left_leg"][first : first + 5], t0=first / RATE)
+    used = {w.t_end: list(w.windows) for w in due}
+    assert used[4.0] == ["torso", "left_leg"]
+    assert all(used[t] == ["torso"] for t in (6.0, 8.0, 10.0, 13.0))
+    assert used[14.0] == ["torso", "left_leg"]  # 10 s + 4 s: a full window again
+    np.testing.assert_allclose(used and due[-1].windows["left_leg"], data["left_leg"][400:500])
+
+
+def test_window_after_a_gap_is_padded_not_interpolated_across_it() -> None:
+    state = make_state()
+    data = recording(20.0)
+    state.add("torso", data["torso"][:100], t0=0.0)
+    # Resume at 10.0 s; the window ending at 13.6 s would be only 3.6 s of new data, but
+    # windows end on whole hops: 14.0 s is the first that covers 4 s of new data.
+    due = state.add("torso", data["torso"][250:350], t0=10.0)
+    assert [w.t_end for w in due] == [14.0]
+    np.testing.assert_allclose(due[0].windows["torso"], data["torso"][250:350], atol=1e-12)
+
+
+def test_partial_window_after_gap_is_edge_padded() -> None:
+    state = make_state(hop_s=0.2)
+    data = recording(20.0)
+    state.add("torso", data["torso"][:100], t0=0.0)
+    due = state.add("torso", data["torso"][250:340], t0=10.0)  # 3.6 s after the gap
+    # 4.2 and 4.4 cover 3.8 and 3.6 s of the data before the gap (edge-padded at their end).
+    assert [w.t_end for w in due] == pytest.approx([4.2, 4.4, 13.6])
+    window = due[-1].windows["torso"]
+    np.testing.assert_allclose(window[10:], data["torso"][250:340], atol=1e-9)
+    np.testing.assert_allclose(window[:10], np.repeat(data["torso"][250:251], 10, axis=0))
+
+
+def test_hop_can_change_mid_stream() -> None:
+    state = make_state()
+    data = recording(8.0)
+    due = state.add("torso", data["torso"][:125], t0=0.0)
+    assert [w.t_end for w in due] == [4.0, 5.0]
+    state.set_hop(0.5)
+    due = state.add("torso", data["torso"][125:200])
+    assert [w.t_end for w in due] == [5.5, 6.0, 6.5, 7.0, 7.5, 8.0]
+
+
+def test_other_rates_are_resampled_onto_the_model_grid() -> None:
+    state = make_state()
+    t = np.arange(250) / 50.0  # 5 s at 50 Hz
+    samples = np.stack([t, 2 * t, 3 * t], axis=1)
+    due = state.add("torso", samples, t0=0.0, rate_hz=50.0)
+    assert [w.t_end for w in due] == [4.0, 5.0]
+    grid = np.arange(100) / 25.0
+    np.testing.assert_allclose(due[0].windows["torso"][:, 2], 3 * grid, atol=1e-9)
+
+
+def test_epoch_timestamps_and_big_jumps_are_cheap() -> None:
+    state = make_state()
+    data = recording(5.0)
+    start = time.perf_counter()
+    due = state.add("torso", data["torso"], t0=1.7e9)
+    due += state.add("torso", data["torso"], t0=1.7e9 + 1e6)
+    assert time.perf_counter() - start < 0.5
+    assert [w.t_end for w in due] == pytest.approx(
+        [1.7e9 + 4.0, 1.7e9 + 5.0, 1.7e9 + 1e6 + 4.0, 1.7e9 + 1e6 + 5.0], abs=1e-6
+    )
+
+
+@pytest.mark.parametrize(
+    ("call", "kind", "message"),
+    [
+        (lambda s: s.add("leftleg", [[0.0, 0.0, 0.0]]), "unknown_sensor", "known: torso"),
+        (lambda s: s.add("torso", [[0.0, 0.0]]), "bad_shape", "rows have 2 values"),
+        (lambda s: s.add("torso", [[0.0, float("nan"), 0.0]]), "non_finite", "channel 'y'"),
+        (lambda s: s.add("torso", [[0.0] * 3], rate_hz=-1.0), "bad_rate", "sampling rate"),
+        (lambda s: s.add("torso", [[0.0] * 3], t0=float("inf")), "stream_time", "finite"),
+        (lambda s: s.add("torso", [[0.0] * 3], t0=1.0), "stream_time", "move forward in time"),
+    ],
+)
+def test_bad_chunks_are_refused_and_leave_the_stream_unchanged(
+    call: object, kind: str, message: str
+) -> None:
+    state = make_state()
+    data = recording(10.0)
+    state.add("torso", data["torso"][:75], t0=0.0)  # up to 3.0 s
+    with pytest.raises(InputError, match=message) as info:
+        call(state)  # type: ignore[operator]
+    assert info.value.kind == kind
+    due = state.add("torso", data["torso"][75:100])
+    assert [w.t_end for w in due] == [4.0]
+    np.testing.assert_allclose(due[0].windows["torso"], data["torso"][:100], atol=1e-12)
