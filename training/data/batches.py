@@ -52,10 +52,9 @@ def iterate_batches(
         for column, view in enumerate(dataset.views):
             windows = dataset.x[view.name][index]  # (B, T, C), a copy
             present = mask[:, column]
-            if augment:
+            if augment and present.any():
                 assert rng is not None
-                for row in np.flatnonzero(present):
-                    windows[row] = augment_view(windows[row], view.modality, rng)
+                windows[present] = augment_view(windows[present], view.modality, rng)
             if normalizer is not None:
                 windows = normalizer.apply_view(view.name, windows)
             windows[~present] = 0.0

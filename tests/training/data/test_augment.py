@@ -137,3 +137,43 @@ def test_augment_view_handles_every_modality(modality: str) -> None:
 def test_augment_view_refuses_unknown_modality() -> None:
     with pytest.raises(ValueError, match="unknown modality 'video'"):
         augment_view(window(), "video", rng())
+
+
+# --- batched use: independent draws per sample ---------------------------------------
+
+
+def batch(b: int = 6, t: int = 40, c: int = 9) -> np.ndarray:
+    return np.random.default_rng(5).normal(size=(b, t, c)).astype(np.float32)
+
+
+def test_batched_rotation_differs_per_sample_and_keeps_norms() -> None:
+    x = np.repeat(window(t=40)[None], 6, axis=0)  # six copies of one window
+    rotated = rotate_triplets(x, rng(), shared=True, max_angle_deg=30.0)
+    assert rotated.shape == x.shape
+    np.testing.assert_allclose(triplet_norms(rotated[3]), triplet_norms(x[3]), rtol=1e-5)
+    assert not np.allclose(rotated[0], rotated[1])
+
+
+def test_batched_transforms_match_their_single_window_contract() -> None:
+    x = batch()
+    np.testing.assert_array_equal(time_warp(x, rng(), sigma=0.0), x)
+    warped = time_warp(x, rng())
+    np.testing.assert_array_equal(warped[:, [0, -1]], x[:, [0, -1]])
+    assert not np.allclose(warped[0] - x[0], warped[1] - x[1])
+    scaled = scale(x, rng())
+    ratios = (scaled / x)[:, 0]
+    assert not np.allclose(ratios[0], ratios[1])
+    pose = batch(c=30)
+    turned = rotate_pose_vertical(pose, rng())
+    np.testing.assert_allclose(turned[..., 1::3], pose[..., 1::3], rtol=1e-6)
+    np.testing.assert_allclose(flip_pose_horizontal(flip_pose_horizontal(pose)), pose, atol=1e-5)
+    with pytest.raises(ValueError, match="expected a window"):
+        scale(np.zeros(5), rng())
+
+
+@pytest.mark.parametrize("modality", MODALITIES)
+def test_augment_view_on_a_batch(modality: str) -> None:
+    channels = {"pose2d": 34, "pose3d": 51, "imu": 9}.get(modality, 3)
+    x = batch(b=8, c=channels)
+    out = augment_view(x, modality, rng())
+    assert out.shape == x.shape and out.dtype == np.float32 and np.isfinite(out).all()
