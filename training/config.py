@@ -21,6 +21,8 @@ class TrainConfig:
     train_subjects: tuple[int, ...] = (1, 2, 3)
     val_subjects: tuple[int, ...] = (4, 5)
     test_subjects: tuple[int, ...] = (6, 7, 8)
+    # DSADS activity numbers 1..19 to load; None = all (a subset suits small test archives).
+    activities: tuple[int, ...] | None = None
     protocol: Protocol = "complete"
     # Protocol applied to validation/test data too (the paper drops views everywhere).
     eval_protocol: Protocol | None = None
@@ -58,4 +60,6 @@ class TrainConfig:
         fields = dict(data)
         for key in ("train_subjects", "val_subjects", "test_subjects"):
             fields[key] = tuple(fields[key])
+        if fields.get("activities") is not None:
+            fields["activities"] = tuple(fields["activities"])
         return cls(**fields)

@@ -48,7 +48,12 @@ def load_raw_splits(
         return split_by_subject(
             data, config.train_subjects, config.val_subjects, config.test_subjects
         )
-    common = dict(view_set=config.view_set, window_seconds=config.window_seconds, progress=True)
+    common = dict(
+        view_set=config.view_set,
+        window_seconds=config.window_seconds,
+        activities=config.activities,
+        progress=True,
+    )
     train = load_dsads(
         config.data, subjects=config.train_subjects, hop_seconds=config.train_hop_seconds, **common
     )

@@ -1,0 +1,99 @@
+"""ONNX bundle export: parity with torch for every view subset, manifest, tamper refusal."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from model import RalisConfig, RalisModel, ViewConfig
+from ralis.bundle import BundleError, load_manifest
+from tests.training.conftest import TINY_MODEL
+from training.checkpoint import Checkpoint
+from training.config import TrainConfig
+from training.data.dataset import ViewInfo
+from training.data.normalize import Normalizer
+from training.export import check_parity, export_bundle
+
+VIEWS = ("torso", "right_arm", "left_arm", "right_leg", "left_leg")
+
+
+def _checkpoint(**model_overrides: object) -> Checkpoint:
+    torch.manual_seed(0)
+    config = RalisConfig(
+        # One shared encoder keeps the test to two (slow) exports per bundle.
+        views=tuple(ViewConfig(v, 3, encoder_group="acc") for v in VIEWS),
+        num_classes=6,
+        **{**TINY_MODEL, **model_overrides},  # type: ignore[arg-type]
+    )
+    model = RalisModel(config).eval()
+    if config.use_moe:
+        torch.nn.init.normal_(model.head.w_gate)  # untrained zeros would tie in top-K
+    rng = np.random.default_rng(0)
+    normalizer = Normalizer(
+        mean={v: rng.normal(size=3).astype(np.float32) for v in VIEWS},
+        std={v: rng.uniform(0.5, 2, size=3).astype(np.float32) for v in VIEWS},
+    )
+    views = [ViewInfo(v, "acc", tuple(f"{v}_acc_{a}" for a in "xyz"), 25.0) for v in VIEWS]
+    train_config = TrainConfig(data="tiny", window_seconds=2.0)
+    return Checkpoint(model, normalizer, views, [f"c{i}" for i in range(6)], train_config, 1, 0.5)
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory: pytest.TempPathFactory) -> tuple[Checkpoint, Path]:
+    checkpoint = _checkpoint()
+    out = tmp_path_factory.mktemp("bundle") / "b"
+    export_bundle(checkpoint, out, "tiny", "0.0.1", metrics={"test_f1_5_views": 0.5})
+    return checkpoint, out
+
+
+def test_parity_for_every_view_subset(bundle: tuple[Checkpoint, Path]) -> None:
+    checkpoint, out = bundle
+    report = check_parity(checkpoint, out, num_samples=16)
+    assert report.subsets_checked == 31
+    assert report.max_probability_diff < 1e-4
+    assert report.argmax_agreement == 1.0
+
+
+def test_parity_without_moe_and_magnorm(tmp_path: Path) -> None:
+    checkpoint = _checkpoint(use_moe=False, use_magnorm=False)
+    export_bundle(checkpoint, tmp_path / "b")
+    report = check_parity(checkpoint, tmp_path / "b", num_samples=8)
+    assert report.max_probability_diff < 1e-4 and report.argmax_agreement == 1.0
+
+
+def test_manifest_describes_the_bundle(bundle: tuple[Checkpoint, Path]) -> None:
+    checkpoint, out = bundle
+    manifest = load_manifest(out)
+    assert manifest.view_names == list(VIEWS)
+    assert manifest.window_seconds == 2.0
+    assert all(v.window_samples == 50 for v in manifest.views)
+    np.testing.assert_allclose(manifest.views[0].norm_std, checkpoint.normalizer.std["torso"])
+    assert set(manifest.sha256) == {"head.onnx", "encoder_acc.onnx"}
+    assert {v.encoder_file for v in manifest.views} == {"encoder_acc.onnx"}
+    assert manifest.metrics == {"test_f1_5_views": 0.5}
+
+
+def test_tampered_file_is_refused(bundle: tuple[Checkpoint, Path], tmp_path: Path) -> None:
+    _, out = bundle
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for file in out.iterdir():
+        (copy / file.name).write_bytes(file.read_bytes())
+    data = bytearray((copy / "head.onnx").read_bytes())
+    data[-10] ^= 0xFF
+    (copy / "head.onnx").write_bytes(bytes(data))
+    with pytest.raises(BundleError, match="head.onnx: SHA-256 mismatch"):
+        load_manifest(copy)
+
+
+def test_invalid_manifest_is_refused(bundle: tuple[Checkpoint, Path], tmp_path: Path) -> None:
+    _, out = bundle
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["views"][0]["norm_std"] = [1.0]  # wrong length
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match="norm_mean/norm_std need 3 values"):
+        load_manifest(tmp_path, verify=False)
