@@ -49,7 +49,7 @@ def check_rate(view: ViewSpec, rate_hz: float, max_rate_hz: float) -> float:
     if not math.isfinite(rate_hz) or not 0.0 < rate_hz <= max_rate_hz:
         raise InputError(
             "bad_rate",
-            f"sensor '{view.name}': sampling rate {rate_hz} Hz is not accepted; "
+            f"sensor '{view.name}': sampling rate {rate_hz:g} Hz is not accepted; "
             f"give a rate in (0, {max_rate_hz:g}] Hz (the model's is {view.sampling_rate_hz:g} Hz)",
         )
     return rate_hz

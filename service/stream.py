@@ -127,9 +127,9 @@ class StreamState:
             )
         values = as_samples(view, samples)
         buffer = self._buffers.get(sensor) or _SensorBuffer(view)
-        rate = check_rate(
-            view, rate_hz or buffer.rate_hz or view.sampling_rate_hz, self._max_rate_hz
-        )
+        if rate_hz is None:
+            rate_hz = buffer.rate_hz if buffer.rate_hz is not None else view.sampling_rate_hz
+        rate = check_rate(view, rate_hz, self._max_rate_hz)
         if t0 is None:
             start = buffer.reached if buffer.times.size else 0.0
         elif not math.isfinite(t0):
