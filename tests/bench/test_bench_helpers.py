@@ -1,0 +1,49 @@
+"""Benchmark helpers: peak estimate, timing loop, Markdown tables."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.machine import CpuInfo, estimate_peak
+from bench.report import markdown_table
+from bench.timing import time_call
+
+
+def _cpu(vendor: str, family: int, avx512: bool, avx2: bool = True) -> CpuInfo:
+    return CpuInfo("test", vendor, family, 1, 2, 3.0, "test", avx2, avx512)
+
+
+@pytest.mark.parametrize(
+    ("cpu", "per_cycle"),
+    [
+        (_cpu("GenuineIntel", 6, avx512=True), 64),
+        (_cpu("AuthenticAMD", 25, avx512=True), 32),  # Zen 4: 512-bit ops on 256-bit pipes
+        (_cpu("GenuineIntel", 6, avx512=False), 32),
+        (_cpu("GenuineIntel", 6, avx512=False, avx2=False), 8),
+    ],
+)
+def test_peak_follows_the_widest_fma(cpu: CpuInfo, per_cycle: int) -> None:
+    peak = estimate_peak(cpu)
+    assert peak.flops_per_cycle == per_cycle
+    assert peak.per_core_gflops == pytest.approx(per_cycle * 3.0)
+    assert peak.gflops(2) == pytest.approx(2 * per_cycle * 3.0)
+    assert "3.00 GHz" in peak.assumption
+
+
+def test_time_call_warms_up_then_repeats() -> None:
+    calls: list[int] = []
+    timing = time_call(lambda: calls.append(1), warmup=3, min_repeats=5, min_seconds=0.0)
+    assert len(timing.samples) == 5 and len(calls) == 8
+    assert timing.iqr[0] <= timing.median <= timing.iqr[1]
+    with pytest.raises(ValueError, match="min_repeats"):
+        time_call(lambda: None, min_repeats=0)
+
+
+def test_markdown_table_shape() -> None:
+    assert markdown_table(["a", "b"], [[1, 2]]).splitlines() == [
+        "| a | b |",
+        "|---|---|",
+        "| 1 | 2 |",
+    ]
+    with pytest.raises(ValueError, match="expected 2"):
+        markdown_table(["a", "b"], [[1]])
