@@ -44,7 +44,10 @@ class TinyEncoder(nn.Module):
     def forward(self, window: torch.Tensor) -> torch.Tensor:  # (B, C, T) -> (B, D)
         features = torch.cat([torch.tanh(self.conv(window)).mean(-1), window.mean(-1)], dim=-1)
         z = self.proj(features)
-        return z / z.norm(dim=-1, keepdim=True).clamp_min(1e-6) * z.shape[-1] ** 0.5
+        embedding: torch.Tensor = (
+            z / z.norm(dim=-1, keepdim=True).clamp_min(1e-6) * z.shape[-1] ** 0.5
+        )
+        return embedding
 
 
 class TinyHead(nn.Module):

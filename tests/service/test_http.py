@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -88,7 +88,7 @@ def test_predict_matches_the_reference(
     assert body["latency_ms"] > 0
 
 
-def predict(api: TestClient, payload: dict[str, object]) -> dict[str, float]:
+def predict(api: TestClient, payload: Mapping[str, object]) -> dict[str, float]:
     response = api.post("/v1/predict", json=payload)
     assert response.status_code == 200, response.text
     probabilities: dict[str, float] = response.json()["probabilities"]

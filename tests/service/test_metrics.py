@@ -41,7 +41,8 @@ def value(
 
 
 def window(seed: int = 0) -> list[list[float]]:
-    return np.random.default_rng(seed).normal(size=(100, 3)).tolist()
+    rows: list[list[float]] = np.random.default_rng(seed).normal(size=(100, 3)).tolist()
+    return rows
 
 
 def test_model_info_and_readiness(api: TestClient) -> None:

@@ -51,7 +51,7 @@ def test_api_keys_are_not_in_the_repr() -> None:
 )
 def test_nonsense_is_refused(field: str, value: object, message: str) -> None:
     with pytest.raises(ValidationError, match=message):
-        Settings(**{field: value})
+        Settings.model_validate({field: value})
 
 
 def test_metrics_auth_needs_keys() -> None:
