@@ -11,7 +11,8 @@ venv=${1:?usage: .ci/prometheus_check.sh SERVICE_VENV}
 venv=$(cd "$venv" && pwd)
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-fixture=tests/fixtures/dsads_subset/dsads_subset.zip
+windows=tests/fixtures/dsads_windows/windows.npz
+subset=tests/fixtures/dsads_subset/dsads_subset.zip
 scrape_interval=1s
 
 log() { printf '[prometheus-check] %s\n' "$*"; }
@@ -109,17 +110,20 @@ prom="http://127.0.0.1:$prometheus_port"
 wait_for 60 "Prometheus to be ready" curl -sf "$prom/-/ready"
 
 # ---- traffic: real DSADS windows ---------------------------------------------------------------
-drive=("$venv/bin/python" .ci/drive_service.py --url "$base" --data "$fixture")
+drive=("$venv/bin/python" .ci/drive_service.py --url "$base")
+show() { "$venv/bin/python" -c "import json, sys; d = json.load(open(sys.argv[1])); print($1)" "$2"; }
 curl -sf "$base/v1/model" >"$work/model.json"
-log "model: $("$venv/bin/python" -c 'import json, sys; m = json.load(open(sys.argv[1])); print(m["name"], m["version"], [v["name"] for v in m["views"]])' "$work/model.json")"
-first_view=$("$venv/bin/python" -c 'import json, sys; print(json.load(open(sys.argv[1]))["views"][0]["name"])' "$work/model.json")
+log "model: $(show 'd["name"], d["version"], [v["name"] for v in d["views"]]' "$work/model.json")"
+first_view=$(show 'd["views"][0]["name"]' "$work/model.json")
+# Test subjects' windows (never trained on): all sensors, then the first sensor alone.
 predictions=0
-for member in data/a01/p1/s01.txt data/a09/p1/s01.txt data/a12/p2/s02.txt; do
+for index in 0 8 11 19 27 30; do
     for sensors in "" "$first_view"; do
-        "${drive[@]}" ${sensors:+--sensors "$sensors"} body --member "$member" >"$work/body.json"
+        "${drive[@]}" ${sensors:+--sensors "$sensors"} body --windows "$windows" --index "$index" \
+            >"$work/body.json" 2>"$work/truth.txt"
         curl -sf -X POST -H 'content-type: application/json' --data @"$work/body.json" \
-            "$base/v1/predict" >"$work/answer.json" || fail "POST /v1/predict failed for $member"
-        log "$member [${sensors:-all sensors}] -> $("$venv/bin/python" -c 'import json, sys; a = json.load(open(sys.argv[1])); print(a["activity"], "using", ",".join(a["views_used"]))' "$work/answer.json")"
+            "$base/v1/predict" >"$work/answer.json" || fail "POST /v1/predict failed for window $index"
+        log "window $index, true $(cat "$work/truth.txt") -> $(show 'd["activity"], "using", ",".join(d["views_used"])' "$work/answer.json")"
         predictions=$((predictions + 1))
     done
 done
@@ -127,7 +131,9 @@ done
 status=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'content-type: application/json' \
     --data '{"sensors": {"no_such_sensor": [[0.0, 0.0, 0.0]]}}' "$base/v1/predict")
 [[ $status == 422 ]] || fail "an unknown sensor was answered with $status, expected 422"
-"${drive[@]}" --sensors "$first_view" stream --members data/a09/p2/s01.txt data/a09/p2/s02.txt
+# 10 s of walking (a09) over the WebSocket from two sensors.
+"${drive[@]}" --sensors "$first_view,$(show 'd["views"][-1]["name"]' "$work/model.json")" \
+    stream --data "$subset" --members data/a09/p2/s01.txt data/a09/p2/s02.txt
 
 # ---- what Prometheus scraped ---------------------------------------------------------------------
 query() { curl -sf --get --data-urlencode "query=$1" "$prom/api/v1/query"; }
