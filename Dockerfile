@@ -27,6 +27,7 @@ ENV DEBIAN_FRONTEND=noninteractive \
     RALIS_HOST=0.0.0.0 \
     RALIS_PORT=8000 \
     RALIS_EXECUTION_PROVIDER=cuda
+# The CUDA base pins CUDA and cuDNN; Ubuntu's python3 follows its own security updates.
 # hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends python3 python3-venv \

@@ -38,6 +38,7 @@ lint: $(DEV_STAMP) ## ruff, mypy on service/ and the import-direction check
 	$(BIN)/python .ci/check_imports.py
 
 lint-deploy: $(TOOLS_STAMP) ## hadolint, shellcheck, compose config, kustomize + Kubernetes schemas, promtool
+	@echo "validators: $$($(TOOLS_VENV)/bin/hadolint --version), shellcheck $$($(TOOLS_VENV)/bin/shellcheck --version | sed -n 's/^version: //p'), $$($(TOOLS_VENV)/bin/docker-compose version), kubectl $$($(TOOLS_VENV)/bin/kubectl version --client | sed -n 's/^Client Version: //p'), kubernetes-validate $$($(TOOLS_VENV)/bin/kubernetes-validate --version), $$(promtool --version 2>&1 | head -n 1)"
 	$(TOOLS_VENV)/bin/hadolint --failure-threshold style Dockerfile
 	$(TOOLS_VENV)/bin/shellcheck deploy/install.sh .ci/run .ci/*.sh
 	$(TOOLS_VENV)/bin/docker-compose -f docker-compose.yml config --quiet
