@@ -21,12 +21,6 @@ fail() {
     exit 1
 }
 
-# Until the service app exists there is nothing to scrape; say so rather than pass quietly.
-if [[ ! -f service/app.py ]]; then
-    log "SKIPPED: service/app.py does not exist yet, so there is no service to scrape"
-    exit 0
-fi
-
 if ! command -v prometheus >/dev/null || ! command -v curl >/dev/null; then
     log "installing Debian's prometheus and curl"
     apt-get update -qq

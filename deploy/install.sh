@@ -17,7 +17,7 @@ readonly TORCH_SPEC="torch==2.13.0"
 readonly ONNXRUNTIME_GPU_SPEC="onnxruntime-gpu==1.31.1"
 
 usage() {
-    sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 
