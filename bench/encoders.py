@@ -9,29 +9,26 @@ estimate of this CPU's peak. Run: `python -m bench.encoders [--quick]`.
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 import tempfile
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-import onnx
 import onnxruntime as ort
 import torch
 from matplotlib.figure import Figure
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
 
+from bench.flops import counted_flops, shape_flops
 from bench.machine import PeakEstimate, cpu_info, environment, estimate_peak, load_average
+from bench.onnx_parts import export_onnx, ort_session
 from bench.report import RESULTS_DIR, format_load, markdown_table, save_results
 from bench.timing import time_call
 from model import RalisConfig, RalisModel, ViewConfig
 from model.export import EncoderForExport, HeadForExport
-from model.moe import ExpertBank, SparseMoEHead
+from model.moe import SparseMoEHead
 from ralis.bundle import ENCODER_INPUT, ENCODER_OUTPUT, HEAD_INPUTS, HEAD_OUTPUTS
 
 # The default DSADS "acc" view set: 5 body positions x 3 accelerometer axes, 19 activities.
@@ -39,7 +36,6 @@ VIEW_NAMES = ("torso", "right_arm", "left_arm", "right_leg", "left_leg")
 CHANNELS = 3
 NUM_CLASSES = 19
 EMBED_DIM = 128  # RalisConfig default
-OPSET = 18  # as training.export
 PARTS = ("encoder", "head")
 RUNTIMES = ("torch", "onnxruntime")
 BASELINE = "torch"
@@ -100,95 +96,6 @@ def build_model(seed: int) -> RalisModel:
         if isinstance(module, nn.BatchNorm1d) and module.running_var is not None:
             module.running_var.uniform_(0.5, 1.5)
     return model.eval()
-
-
-def export_onnx(
-    module: nn.Module,
-    args: tuple[torch.Tensor, ...],
-    path: Path,
-    inputs: Sequence[str],
-    outputs: Sequence[str],
-) -> None:
-    """torch.export-based ONNX export with a dynamic batch axis (training.export's settings)."""
-    batch = torch.export.Dim("batch", min=1)
-    # The exporter logs one warning per missing torchvision op; none is used here.
-    logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the exporter's deprecation and renaming notes
-        torch.onnx.export(
-            module.eval(),
-            args,
-            str(path),
-            input_names=list(inputs),
-            output_names=list(outputs),
-            dynamic_shapes={name: {0: batch} for name in inputs},
-            opset_version=OPSET,
-            dynamo=True,
-            external_data=False,
-            verbose=False,
-        )
-    onnx.checker.check_model(onnx.load(str(path)))
-
-
-def ort_session(path: Path, threads: int) -> ort.InferenceSession:
-    """A CPU session with `threads` intra-op threads and no inter-op parallelism."""
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.log_severity_level = 3
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-
-
-# ----------------------------------------------------------------------------- FLOPs
-
-
-def counted_flops(module: nn.Module, args: tuple[torch.Tensor, ...]) -> int:
-    """FLOPs of one call as torch's FlopCounterMode counts them (matmuls and convs, 2 per MAC)."""
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        module(*args)
-    return int(counter.get_total_flops())
-
-
-def shape_flops(module: nn.Module, args: tuple[torch.Tensor, ...]) -> int:
-    """FLOPs from layer shapes: 2 x multiply-adds of every Conv1d, Linear, gate and expert."""
-    total = 0
-    handles = []
-
-    def conv_or_linear(layer: nn.Module, _: Any, output: torch.Tensor) -> None:
-        nonlocal total
-        weight = layer.weight
-        assert isinstance(weight, torch.Tensor)
-        if isinstance(layer, nn.Conv1d):  # out x in/groups x k per output position
-            total += 2 * weight.numel() * output.shape[0] * output.shape[-1]
-        else:  # Linear: out x in per output row
-            total += 2 * weight.numel() * output.numel() // weight.shape[0]
-
-    def experts(bank: nn.Module, inputs: tuple[torch.Tensor, ...], _: Any) -> None:
-        nonlocal total
-        assert isinstance(bank, ExpertBank)
-        rows = inputs[0].shape[0]
-        total += 2 * rows * (bank.w1.numel() + bank.w2.numel())  # every expert, densely
-
-    def gate(head: nn.Module, inputs: tuple[torch.Tensor, ...], _: Any) -> None:
-        nonlocal total
-        assert isinstance(head, SparseMoEHead)
-        total += 2 * inputs[0].shape[0] * head.w_gate.numel()
-
-    for layer in module.modules():
-        if isinstance(layer, nn.Conv1d | nn.Linear):
-            handles.append(layer.register_forward_hook(conv_or_linear))
-        elif isinstance(layer, ExpertBank):
-            handles.append(layer.register_forward_hook(experts))
-        elif isinstance(layer, SparseMoEHead):
-            handles.append(layer.register_forward_hook(gate))
-    try:
-        with torch.no_grad():
-            module(*args)
-    finally:
-        for handle in handles:
-            handle.remove()
-    return total
 
 
 # ----------------------------------------------------------------------------- inputs
@@ -388,6 +295,74 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
+@dataclass(frozen=True)
+class TimingPlan:
+    """How long to time each (part, runtime, batch, threads) point."""
+
+    warmup: int
+    min_repeats: int
+    min_seconds: float
+
+
+QUICK_TIMING = TimingPlan(warmup=3, min_repeats=10, min_seconds=0.1)
+FULL_TIMING = TimingPlan(warmup=10, min_repeats=50, min_seconds=2.0)
+
+
+def export_parts(
+    modules: dict[str, nn.Module], example: dict[str, dict[str, np.ndarray]], out_dir: Path
+) -> dict[str, Path]:
+    """Both parts as ONNX files in `out_dir`, with the bundle's I/O names."""
+    names = {"encoder": ([ENCODER_INPUT], [ENCODER_OUTPUT]), "head": (HEAD_INPUTS, HEAD_OUTPUTS)}
+    paths = {}
+    for part in PARTS:
+        paths[part] = out_dir / f"{part}.onnx"
+        args = tuple(torch.from_numpy(a) for a in example[part].values())
+        export_onnx(modules[part], args, paths[part], *names[part])
+    return paths
+
+
+def measure_runtimes(
+    modules: dict[str, nn.Module],
+    paths: dict[str, Path],
+    args: argparse.Namespace,
+    plan: TimingPlan,
+) -> list[RuntimePoint]:
+    """Time torch and onnxruntime on the same inputs at every thread count and batch."""
+    points: list[RuntimePoint] = []
+    threads_before = torch.get_num_threads()
+    try:
+        for threads in args.threads:
+            torch.set_num_threads(threads)
+            sessions = {part: ort_session(paths[part], threads) for part in PARTS}
+            for part in PARTS:
+                for batch in args.batches:
+                    feed = part_inputs(part, batch, args.window_samples, args.seed)
+                    calls = {
+                        "torch": torch_call(modules[part], feed),
+                        "onnxruntime": ort_call(sessions[part], feed),
+                    }
+                    for runtime in RUNTIMES:
+                        measured = time_call(
+                            calls[runtime], plan.warmup, plan.min_repeats, plan.min_seconds
+                        )
+                        p25, p75 = measured.iqr
+                        points.append(
+                            RuntimePoint(
+                                part,
+                                runtime,
+                                batch,
+                                threads,
+                                measured.median,
+                                p25,
+                                p75,
+                                len(measured.samples),
+                            )
+                        )
+    finally:
+        torch.set_num_threads(threads_before)
+    return points
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Export, check parity, time both runtimes, print tables, save JSON and plot."""
     args = parse_args(argv)
@@ -399,41 +374,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "head": HeadForExport(model).eval(),
     }
     example = {part: part_inputs(part, 2, args.window_samples, args.seed) for part in PARTS}
-    flops_one = {
-        part: counted_flops(
-            modules[part], tuple(torch.from_numpy(a[:1]) for a in example[part].values())
-        )
-        for part in PARTS
+    one_window = {
+        part: tuple(torch.from_numpy(a[:1]) for a in example[part].values()) for part in PARTS
     }
-    flops_shapes = {
-        part: shape_flops(
-            modules[part], tuple(torch.from_numpy(a[:1]) for a in example[part].values())
-        )
-        for part in PARTS
-    }
-    timing = (
-        dict(warmup=3, min_repeats=10, min_seconds=0.1)
-        if args.quick
-        else dict(warmup=10, min_repeats=50, min_seconds=2.0)
-    )
-    threads_before = torch.get_num_threads()
-    points: list[RuntimePoint] = []
+    flops_counted = {part: counted_flops(modules[part], one_window[part]) for part in PARTS}
+    flops_shapes = {part: shape_flops(modules[part], one_window[part]) for part in PARTS}
+    plan = QUICK_TIMING if args.quick else FULL_TIMING
     with tempfile.TemporaryDirectory(prefix="bench-encoders-") as tmp:
-        paths = {part: Path(tmp) / f"{part}.onnx" for part in PARTS}
-        export_onnx(
-            modules["encoder"],
-            tuple(torch.from_numpy(a) for a in example["encoder"].values()),
-            paths["encoder"],
-            [ENCODER_INPUT],
-            [ENCODER_OUTPUT],
-        )
-        export_onnx(
-            modules["head"],
-            tuple(torch.from_numpy(a) for a in example["head"].values()),
-            paths["head"],
-            HEAD_INPUTS,
-            HEAD_OUTPUTS,
-        )
+        paths = export_parts(modules, example, Path(tmp))
         parity = check_parity(
             modules["encoder"],
             modules["head"],
@@ -443,34 +391,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.parity_samples,
             args.seed,
         )
-        try:
-            for threads in args.threads:
-                torch.set_num_threads(threads)
-                sessions = {part: ort_session(paths[part], threads) for part in PARTS}
-                for part in PARTS:
-                    for batch in args.batches:
-                        feed = part_inputs(part, batch, args.window_samples, args.seed)
-                        calls = {
-                            "torch": torch_call(modules[part], feed),
-                            "onnxruntime": ort_call(sessions[part], feed),
-                        }
-                        for runtime in RUNTIMES:
-                            measured = time_call(calls[runtime], **timing)  # type: ignore[arg-type]
-                            p25, p75 = measured.iqr
-                            points.append(
-                                RuntimePoint(
-                                    part,
-                                    runtime,
-                                    batch,
-                                    threads,
-                                    measured.median,
-                                    p25,
-                                    p75,
-                                    len(measured.samples),
-                                )
-                            )
-        finally:
-            torch.set_num_threads(threads_before)
+        points = measure_runtimes(modules, paths, args, plan)
     load_after = load_average()
 
     cpu = env["cpu"]
@@ -483,8 +404,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{cpu['logical_cpus']} logical CPUs), torch {versions['torch']}, onnxruntime "
         f"{versions.get('onnxruntime')}; window {CHANNELS} x {args.window_samples}, "
         f"embedding {EMBED_DIM}, {len(VIEW_NAMES)} views, {NUM_CLASSES} classes; median per call "
-        f"over >= {timing['min_repeats']} calls and >= {timing['min_seconds']} s after "
-        f"{timing['warmup']} warm-up; load average before {format_load(env['load_average'])}, "
+        f"over >= {plan.min_repeats} calls and >= {plan.min_seconds} s after "
+        f"{plan.warmup} warm-up; load average before {format_load(env['load_average'])}, "
         f"after {format_load(load_after)}.",
         "",
         f"Peak estimate: {peak.per_core_gflops:.1f} GFLOP/s per core = {peak.assumption}. "
@@ -492,10 +413,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "",
         markdown_table(
             ["part", "FLOPs/window (FlopCounterMode)", "FLOPs/window (layer shapes)"],
-            [[part, f"{flops_one[part]:,}", f"{flops_shapes[part]:,}"] for part in PARTS],
+            [[part, f"{flops_counted[part]:,}", f"{flops_shapes[part]:,}"] for part in PARTS],
         ),
         "",
-        runtime_table(points, flops_one, peak),
+        runtime_table(points, flops_counted, peak),
         "",
         "One prediction (5 encoder windows + head), from the rows above:",
         "",
@@ -507,7 +428,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{parity.head_logit_max_abs_diff:.2e}, argmax agreement "
         f"{parity.head_argmax_agreement:.1%}.",
     ]
-    print("\n".join(lines))
+    report = "\n".join(lines)
+    print(report)
     payload = {
         "benchmark": "encoders",
         "quick": args.quick,
@@ -520,15 +442,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             "num_classes": NUM_CLASSES,
             "batches": args.batches,
             "threads": args.threads,
-            "timing": timing,
+            "timing": asdict(plan),
         },
         "baseline": BASELINE,
         "peak": asdict(peak),
-        "flops_per_window": {"flop_counter": flops_one, "layer_shapes": flops_shapes},
+        "flops_per_window": {"flop_counter": flops_counted, "layer_shapes": flops_shapes},
         "parity": asdict(parity),
         "points": [asdict(p) | {"per_window_s": p.per_window_s} for p in points],
     }
-    json_path, png_path = save_results(args.out_dir, name, payload, plot(points, args.batches))
+    figure = plot(points, args.batches)
+    json_path, png_path = save_results(args.out_dir, name, payload, figure, report)
     print(f"\nsaved {json_path} and {png_path}")
     return 0
 

@@ -384,7 +384,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     else:
         lines.append(f"Target (V = {TARGET_VIEWS}, N = {TARGET_BATCH}): not measured in this run")
-    print("\n".join(lines))
+    report = "\n".join(lines)
+    print(report)
     payload = {
         "benchmark": "loss_scaling",
         "quick": args.quick,
@@ -395,7 +396,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "target": target,
         "points": [asdict(p) for p in points],
     }
-    json_path, png_path = save_results(args.out_dir, name, payload, plot(points, plan))
+    json_path, png_path = save_results(args.out_dir, name, payload, plot(points, plan), report)
     print(f"\nsaved {json_path} and {png_path}")
     return 0
 

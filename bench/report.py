@@ -32,12 +32,16 @@ def format_load(load: Sequence[float]) -> str:
 
 
 def save_results(
-    out_dir: Path, name: str, payload: dict[str, Any], figure: Figure
+    out_dir: Path, name: str, payload: dict[str, Any], figure: Figure, markdown: str
 ) -> tuple[Path, Path]:
-    """Write `<name>.json` and `<name>.png` into `out_dir`; return both paths."""
+    """Write `<name>.json`, `<name>.png` and the printed tables as `<name>.md` into `out_dir`.
+
+    Returns the JSON and PNG paths.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     json_path = out_dir / f"{name}.json"
     png_path = out_dir / f"{name}.png"
     json_path.write_text(json.dumps(payload, indent=2) + "\n")
+    (out_dir / f"{name}.md").write_text(markdown + "\n")
     figure.savefig(png_path, dpi=120, bbox_inches="tight")
     return json_path, png_path
