@@ -48,7 +48,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cls-weight", type=float, default=d.cls_weight)
     parser.add_argument("--contrastive-weight", type=float, default=d.contrastive_weight)
     parser.add_argument("--balance-weight", type=float, default=d.balance_weight)
-    parser.add_argument("--augment", action="store_true", help="augment training windows")
+    parser.add_argument(
+        "--no-augment", dest="augment", action="store_false", help="no data augmentation"
+    )
     parser.add_argument("--seed", type=int, default=d.seed)
     parser.add_argument("--threads", type=int, default=d.num_threads)
     parser.add_argument(
