@@ -94,6 +94,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 def _setup_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("onnxscript").setLevel(logging.WARNING)  # optimiser notes per initializer
 
 
 def train_main(argv: list[str]) -> int:

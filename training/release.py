@@ -56,6 +56,7 @@ five 3-axis accelerometers ({views}; m/s^2, 25 Hz). Classes: {", ".join(checkpoi
   {", ".join(f"p{s}" for s in config.test_subjects)} were never seen.
 - Missing views: uniform view dropping during training (each view dropped with probability
   10^(-3/5) = 0.251 per window), so the model has seen missing sensors.
+- Augmentation: {"scaling, time warping and rotations of up to 30 degrees" if config.augment else "none"}.
 - Optimiser: Adam, lr {config.lr:g}, batch {config.batch_size}; loss weights
   classification {config.cls_weight:g} / contrastive {config.contrastive_weight:g} /
   load balance {config.balance_weight:g}; seed {config.seed}.
@@ -96,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--version", default="1.0.0")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("onnxscript").setLevel(logging.WARNING)  # optimiser notes per initializer
     checkpoint = Checkpoint.load(args.run / "checkpoint.pt")
     evaluation = json.loads((args.run / "evaluation.json").read_text())
     metrics = {

@@ -25,9 +25,11 @@ TINY_MODEL = {
 @pytest.fixture(autouse=True)
 def _private_cache_dir(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
-) -> None:
+) -> Path:
     """Keep tests away from the user's ~/.cache/ralis."""
-    monkeypatch.setenv(CACHE_DIR_ENV, str(tmp_path_factory.mktemp("ralis-cache")))
+    cache_dir = tmp_path_factory.mktemp("ralis-cache")
+    monkeypatch.setenv(CACHE_DIR_ENV, str(cache_dir))
+    return cache_dir
 
 
 def tiny_config(**overrides: object) -> TrainConfig:
