@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,8 @@ class Checkpoint:
     train_config: TrainConfig
     epoch: int
     val_macro_f1: float
+    # Samples per window of each view, as trained (views may differ in rate and length).
+    window_samples: dict[str, int] = field(default_factory=dict)
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -48,6 +50,7 @@ class Checkpoint:
                 "train_config": self.train_config.to_dict(),
                 "epoch": self.epoch,
                 "val_macro_f1": self.val_macro_f1,
+                "window_samples": self.window_samples,
             },
             path,
         )
@@ -77,6 +80,7 @@ class Checkpoint:
             train_config=TrainConfig.from_dict(state["train_config"]),
             epoch=int(state["epoch"]),
             val_macro_f1=float(state["val_macro_f1"]),
+            window_samples={k: int(v) for k, v in state.get("window_samples", {}).items()},
         )
 
 

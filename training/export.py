@@ -88,9 +88,12 @@ def export_bundle(
     model = checkpoint.model.eval()
     config = model.config
     window_samples = {
-        v.name: round(checkpoint.train_config.window_seconds * v.sampling_rate_hz)
+        v.name: checkpoint.window_samples.get(
+            v.name, round(checkpoint.train_config.window_seconds * v.sampling_rate_hz)
+        )
         for v in checkpoint.views
     }
+    window_seconds = max(window_samples[v.name] / v.sampling_rate_hz for v in checkpoint.views)
     encoder_files: dict[str, str] = {}
     for view in config.views:
         if view.group in encoder_files:
@@ -135,7 +138,7 @@ def export_bundle(
         created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         training_data=training_data or checkpoint.train_config.data,
         classes=checkpoint.class_names,
-        window_seconds=checkpoint.train_config.window_seconds,
+        window_seconds=window_seconds,
         embedding_dim=config.embed_dim,
         opset=OPSET,
         views=views,

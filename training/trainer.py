@@ -124,6 +124,7 @@ def train(
                     config,
                     epoch,
                     val_f1,
+                    {name: int(array.shape[1]) for name, array in data.train.x.items()},
                 ).save(checkpoint_path)
             record = {
                 "epoch": epoch,
