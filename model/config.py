@@ -7,6 +7,19 @@ from typing import Any, Literal
 
 ContrastiveKind = Literal["adjusted_center", "full_graph", "cocoa", "none"]
 
+# The paper's Table 5 ablations as RalisConfig overrides; "RALIS" is the full model.
+TABLE5_ABLATIONS: dict[str, dict[str, Any]] = {
+    "RALIS": {},
+    "-MoE": {"use_moe": False},
+    "-contrast": {"contrastive": "none"},
+    "-attention": {"use_attention": False},
+    "-magnorm": {"use_magnorm": False},
+    "-ind. view": {"individual_view_training": False},
+    "-sep. load": {"separate_load_balance": False},
+    "-stop grad": {"stop_grad_attention": False},
+    "+full graph": {"contrastive": "full_graph"},
+}
+
 
 @dataclass(frozen=True)
 class ViewConfig:

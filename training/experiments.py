@@ -16,6 +16,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+from model.config import TABLE5_ABLATIONS
 from training.config import TrainConfig
 
 PAPER_RALIS = {
@@ -23,17 +24,7 @@ PAPER_RALIS = {
     "table4": {"1 view": 79.68, "3 views": 87.26, "5 views": 91.25},
 }
 
-ABLATIONS: dict[str, dict[str, Any]] = {
-    "RALIS": {},
-    "-MoE": {"use_moe": False},
-    "-contrast": {"contrastive": "none"},
-    "-attention": {"use_attention": False},
-    "-magnorm": {"use_magnorm": False},
-    "-ind. view": {"individual_view_training": False},
-    "-sep. load": {"separate_load_balance": False},
-    "-stop grad": {"stop_grad_attention": False},
-    "+full graph": {"contrastive": "full_graph"},
-}
+ABLATIONS = TABLE5_ABLATIONS
 
 
 def variants(table: str) -> dict[str, dict[str, Any]]:

@@ -36,6 +36,7 @@ def model_card(
     checkpoint: Checkpoint, evaluation: dict, parity: ParityReport, random_parity: ParityReport
 ) -> str:
     config = checkpoint.train_config
+    augmentation = "scaling, time warping, rotations up to 30 degrees" if config.augment else "none"
     scenarios = evaluation["scenarios"]
     rows = "\n".join(f"| {name} | {score * 100:.2f} |" for name, score in scenarios.items())
     views = ", ".join(v.name for v in checkpoint.views)
@@ -56,7 +57,7 @@ five 3-axis accelerometers ({views}; m/s^2, 25 Hz). Classes: {", ".join(checkpoi
   {", ".join(f"p{s}" for s in config.test_subjects)} were never seen.
 - Missing views: uniform view dropping during training (each view dropped with probability
   10^(-3/5) = 0.251 per window), so the model has seen missing sensors.
-- Augmentation: {"scaling, time warping and rotations of up to 30 degrees" if config.augment else "none"}.
+- Augmentation: {augmentation}.
 - Optimiser: Adam, lr {config.lr:g}, batch {config.batch_size}; loss weights
   classification {config.cls_weight:g} / contrastive {config.contrastive_weight:g} /
   load balance {config.balance_weight:g}; seed {config.seed}.

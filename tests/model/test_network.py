@@ -8,19 +8,12 @@ import pytest
 import torch
 
 from model import EmptyViewSetError, RalisConfig, RalisModel, ViewConfig, compute_losses
+from model.config import TABLE5_ABLATIONS
 from model.export import EncoderForExport, HeadForExport
 from tests.model.conftest import VIEW_NAMES, random_batch, small_config
 
 ABLATIONS: dict[str, dict[str, object]] = {
-    "full": {},
-    "-MoE": {"use_moe": False},
-    "-contrast": {"contrastive": "none"},
-    "-attention": {"use_attention": False},
-    "-magnorm": {"use_magnorm": False},
-    "-ind. view": {"individual_view_training": False},
-    "-sep. load": {"separate_load_balance": False},
-    "-stop grad": {"stop_grad_attention": False},
-    "+full graph": {"contrastive": "full_graph"},
+    **TABLE5_ABLATIONS,
     "cocoa": {"contrastive": "cocoa"},
 }
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from ralis.bundle import load_manifest
+from tests.training.conftest import FIXTURE_ZIP, tiny_config
 from training.checkpoint import Checkpoint
 from training.data.dsads import load_dsads
 from training.data.npz import save_npz
 from training.export import export_bundle
 from training.trainer import train
-from tests.training.conftest import FIXTURE_ZIP, tiny_config
 
 
 def test_npz_data_trains_and_exports_with_its_window_length(tmp_path: Path) -> None:
