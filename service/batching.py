@@ -83,17 +83,16 @@ class MicroBatcher(Generic[In, Out]):
 
     async def _collect(self) -> list[tuple[In, asyncio.Future[Out]]]:
         batch = [await self._queue.get()]
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._max_wait_s
+        deadline = asyncio.get_running_loop().time() + self._max_wait_s
         while len(batch) < self._max_batch_size:
             if not self._queue.empty():
                 batch.append(self._queue.get_nowait())
                 continue
-            remaining = deadline - loop.time()
-            if remaining <= 0:
+            if self._max_wait_s <= 0:
                 break
-            try:
-                batch.append(await asyncio.wait_for(self._queue.get(), remaining))
+            try:  # a timer, not a task per item as wait_for would make
+                async with asyncio.timeout_at(deadline):
+                    batch.append(await self._queue.get())
             except TimeoutError:
                 break
         return batch

@@ -93,10 +93,15 @@ def main(argv: list[str] | None = None) -> int:
         timeout_graceful_shutdown=int(settings.shutdown_timeout_s) or 1,
         proxy_headers=True,
         server_header=False,
+        # Sample chunks are a few hundred bytes: deflate costs CPU and a zlib state per stream
+        # for next to no saving (bench/README.md, service load).
+        ws_per_message_deflate=False,
     )
     server = GracefulServer(config, app.state.ralis)
     try:
-        asyncio.run(server.serve())
+        # uvicorn's loop choice (uvloop when installed), which asyncio.run would bypass.
+        with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
+            runner.run(server.serve())
     except KeyboardInterrupt:  # a second Ctrl-C
         return 130
     if not server.started:

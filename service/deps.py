@@ -1,4 +1,8 @@
-"""FastAPI dependencies, as `Annotated` aliases for route signatures."""
+"""FastAPI dependencies, as `Annotated` aliases for route signatures.
+
+They are `async def` although they never await: FastAPI runs a plain `def` dependency in a
+worker thread, a hand-off per dependency per request for a few attribute reads.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ from service.predictor import Predictor
 from service.state import ServiceState
 
 
-def get_state(connection: HTTPConnection) -> ServiceState:
+async def get_state(connection: HTTPConnection) -> ServiceState:
     """The app's state (works for HTTP and WebSocket routes)."""
     state: ServiceState = connection.app.state.ralis
     return state
@@ -22,7 +26,7 @@ def get_state(connection: HTTPConnection) -> ServiceState:
 StateDep = Annotated[ServiceState, Depends(get_state)]
 
 
-def get_predictor(state: StateDep) -> Predictor:
+async def get_predictor(state: StateDep) -> Predictor:
     """The loaded model's predictor, or 503 while there is none."""
     if state.predictor is None or not state.ready:
         raise NotReadyError()
@@ -32,7 +36,7 @@ def get_predictor(state: StateDep) -> Predictor:
 PredictorDep = Annotated[Predictor, Depends(get_predictor)]
 
 
-def check_api_key(connection: HTTPConnection, state: StateDep) -> None:
+async def check_api_key(connection: HTTPConnection, state: StateDep) -> None:
     """Route dependency: HTTP requests need a valid key when keys are configured."""
     require_api_key(state.settings.api_keys, connection.headers, state.metrics)
 

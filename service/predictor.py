@@ -1,13 +1,19 @@
-"""One prediction: decode (validate, resample, normalise) -> encode (present views) -> fuse."""
+"""One prediction: decode (validate, resample, normalise) -> encode (present views) -> fuse.
+
+Encoding and fusing run as one micro-batched step in one worker thread: a batch of
+predictions runs each present view's encoder once over the windows that have it, then the
+head once. One hand-off to the worker per batch, not one per encoder and one for the head,
+keeps the event loop's share per prediction small (bench/README.md, service load).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -20,14 +26,17 @@ from service.runtime import HeadOutput, ModelRuntime
 from service.settings import Settings
 
 Source = Literal["http", "stream"]
-HeadItem = tuple[npt.NDArray[np.float32], npt.NDArray[np.bool_]]  # (V, D), (V,)
-HeadRow = tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]  # probabilities, view weights
-In = TypeVar("In")
-Out = TypeVar("Out")
+Windows = Mapping[str, Float32Array]  # (C, T) encoder input by view
 
 
-class _Observer(Protocol):
-    def observe(self, amount: float) -> None: ...
+@dataclass(frozen=True)
+class _ModelRow:
+    """The model's answer for one prediction of a batch, with when its stages ended."""
+
+    probabilities: npt.NDArray[np.float32]  # (K,)
+    view_weights: npt.NDArray[np.float32]  # (V,)
+    encoded_at: float  # perf_counter when the batch's encoders finished
+    fused_at: float  # perf_counter when the batch's head finished
 
 
 @dataclass(frozen=True)
@@ -51,46 +60,25 @@ class Predictor:
         self.views = runtime.views
         self._settings = settings
         self._metrics = metrics
-        num_sessions = len({v.encoder_file for v in self.manifest.views}) + 1
-        self._executor = ThreadPoolExecutor(
-            max_workers=min(num_sessions, 8), thread_name_prefix="ralis-onnx"
-        )
-        self._encoders: dict[str, MicroBatcher[Float32Array, Float32Array]] = {
-            name: self._batcher(
-                name, _EncodeBatch(runtime, name), metrics.encoder_batch_size.labels(view=name)
-            )
-            for name in self.views
-        }
-        self._head: MicroBatcher[HeadItem, HeadRow] = self._batcher(
-            "head", self._head_batch, metrics.head_batch_size
-        )
-
-    def _batcher(
-        self, name: str, run: Callable[[list[In]], list[Out]], batch_sizes: _Observer
-    ) -> MicroBatcher[In, Out]:
-        settings = self._settings
-        return MicroBatcher(
-            name,
-            run,
+        self._view_index = {name: i for i, name in enumerate(self.views)}
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ralis-onnx")
+        self._model: MicroBatcher[Windows, _ModelRow] = MicroBatcher(
+            "model",
+            self._run_model,
             max_batch_size=settings.max_batch_size,
             max_wait_s=settings.max_batch_wait_ms / 1000.0,
             max_queue_size=settings.max_queue_size,
             executor=self._executor,
-            on_batch=batch_sizes.observe,
+            on_batch=metrics.head_batch_size.observe,
         )
 
-    def _batchers(self) -> list[MicroBatcher[Any, Any]]:
-        return [*self._encoders.values(), self._head]
-
     def start(self) -> None:
-        """Start the batchers; call from the running event loop."""
-        for batcher in self._batchers():
-            batcher.start()
+        """Start the batcher; call from the running event loop."""
+        self._model.start()
 
     async def stop(self) -> None:
-        """Stop the batchers and the worker threads."""
-        for batcher in self._batchers():
-            await batcher.stop()
+        """Stop the batcher and the worker thread."""
+        await self._model.stop()
         self._executor.shutdown(wait=True)
 
     # --- the three steps -------------------------------------------------------------
@@ -127,26 +115,6 @@ class Predictor:
             windows[name] = prepare_window(view, samples, rate, self._settings.min_window_fraction)
         return windows
 
-    async def encode(self, windows: Mapping[str, Float32Array]) -> dict[str, Float32Array]:
-        """Run only the present views' encoders, concurrently; (D,) embedding by view."""
-        names = list(windows)
-        embeddings = await asyncio.gather(*(self._encoders[n].submit(windows[n]) for n in names))
-        return dict(zip(names, embeddings, strict=True))
-
-    async def fuse(
-        self, embeddings: Mapping[str, Float32Array]
-    ) -> tuple[Float32Array, Float32Array]:
-        """Head over the present views (absent ones masked); probabilities (K,), weights (V,)."""
-        names = list(self.views)
-        dim = self.manifest.embedding_dim
-        stacked = np.zeros((len(names), dim), dtype=np.float32)
-        mask = np.zeros(len(names), dtype=np.bool_)
-        for index, name in enumerate(names):
-            if name in embeddings:
-                stacked[index] = embeddings[name]
-                mask[index] = True
-        return await self._head.submit((stacked, mask))
-
     async def predict(
         self,
         sensors: Mapping[str, object],
@@ -175,17 +143,14 @@ class Predictor:
     ) -> Prediction:
         """Encode and fuse decoded windows; `started` is when decoding began (perf_counter)."""
         decoded = time.perf_counter()
-        embeddings = await self.encode(windows)
-        encoded = time.perf_counter()
-        probabilities, weights = await self.fuse(embeddings)
-        fused = time.perf_counter()
-
+        row = await self._model.submit(windows)
         stage = self._metrics.stage_duration
         stage.labels(stage="decode").observe(decoded - started)
-        stage.labels(stage="encode").observe(encoded - decoded)
-        stage.labels(stage="fuse").observe(fused - encoded)
-        self._metrics.prediction_duration.labels(source=source).observe(fused - started)
-        return self._report(probabilities, weights, list(windows), fused - started, source)
+        stage.labels(stage="encode").observe(row.encoded_at - decoded)  # batching wait included
+        stage.labels(stage="fuse").observe(row.fused_at - row.encoded_at)
+        seconds = row.fused_at - started
+        self._metrics.prediction_duration.labels(source=source).observe(seconds)
+        return self._report(row.probabilities, row.view_weights, list(windows), seconds, source)
 
     # --- helpers ---------------------------------------------------------------------
 
@@ -214,20 +179,23 @@ class Predictor:
             latency_ms=seconds * 1000.0,
         )
 
-    def _head_batch(self, items: list[HeadItem]) -> list[HeadRow]:
-        embeddings = np.stack([e for e, _ in items])  # (B, V, D)
-        mask = np.stack([m for _, m in items])  # (B, V)
+    def _run_model(self, batch: list[Windows]) -> list[_ModelRow]:
+        """Each present view's encoder over the windows that have it, then the head (B rows)."""
+        dim = self.manifest.embedding_dim
+        embeddings = np.zeros((len(batch), len(self.views), dim), dtype=np.float32)  # (B, V, D)
+        mask = np.zeros((len(batch), len(self.views)), dtype=np.bool_)  # (B, V)
+        for name, column in self._view_index.items():
+            rows = [i for i, windows in enumerate(batch) if name in windows]
+            if not rows:
+                continue
+            stacked = np.stack([batch[i][name] for i in rows])  # (b, C, T)
+            embeddings[rows, column] = self.runtime.encode(name, stacked)
+            mask[rows, column] = True
+            self._metrics.encoder_batch_size.labels(view=name).observe(len(rows))
+        encoded_at = time.perf_counter()
         out: HeadOutput = self.runtime.head(embeddings, mask)
-        return [(out.probabilities[i], out.view_weights[i]) for i in range(len(items))]
-
-
-@dataclass(frozen=True)
-class _EncodeBatch:
-    """Runs one view's encoder over a list of (C, T) windows."""
-
-    runtime: ModelRuntime
-    view: str
-
-    def __call__(self, windows: list[Float32Array]) -> list[Float32Array]:
-        embeddings = self.runtime.encode(self.view, np.stack(windows))  # (B, D)
-        return list(embeddings)
+        fused_at = time.perf_counter()
+        return [
+            _ModelRow(out.probabilities[i], out.view_weights[i], encoded_at, fused_at)
+            for i in range(len(batch))
+        ]

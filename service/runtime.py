@@ -92,6 +92,8 @@ class ModelRuntime:
         providers = choose_providers(execution_provider, ort.get_available_providers())
         options = ort.SessionOptions()
         options.intra_op_num_threads = intra_op_threads
+        # Idle intra-op threads would spin for work and take the CPU the event loop needs.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.log_severity_level = 3  # onnxruntime's own warnings go to stderr, not our logs
 
         by_file: dict[str, _Session] = {}

@@ -29,10 +29,12 @@ class Settings(BaseSettings):
 
     # Inference runtime.
     execution_provider: ExecutionProvider = "auto"
-    intra_op_threads: int = Field(default=0, ge=0, le=256)  # 0: onnxruntime's default
+    # One model worker thread runs the sessions and the event loop needs a core of its own, so
+    # one intra-op thread is fastest on small machines (bench/README.md); 0: onnxruntime's choice.
+    intra_op_threads: int = Field(default=1, ge=0, le=256)
     max_batch_size: int = Field(default=64, ge=1, le=4096)
     max_batch_wait_ms: float = Field(default=2.0, ge=0.0, le=1000.0)
-    max_queue_size: int = Field(default=4096, ge=1)  # pending windows per encoder before 503
+    max_queue_size: int = Field(default=4096, ge=1)  # pending predictions before 503
 
     # Input preparation.
     min_window_fraction: float = Field(default=0.9, gt=0.0, le=1.0)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -35,39 +35,67 @@ class DueWindow:
     windows: dict[str, FloatArray]
 
 
-@dataclass
 class _SensorBuffer:
-    """Recent samples of one sensor with their times (s) and durations (s)."""
+    """Recent samples of one sensor with their times (s) and durations (s).
 
-    view: ViewSpec
-    times: FloatArray = field(default_factory=lambda: np.empty(0))
-    values: FloatArray = field(default_factory=lambda: np.empty((0, 0)))
-    durations: FloatArray = field(default_factory=lambda: np.empty(0))
-    rate_hz: float | None = None
-    reached: float = -math.inf  # end of the last sample
+    Samples live in arrays with spare room at the end: a chunk is copied in place and old
+    samples are dropped by moving the start, so a chunk costs no reallocation (this runs for
+    every message of every stream).
+    """
+
+    def __init__(self, view: ViewSpec) -> None:
+        self.view = view
+        self.window_s = view.window_samples / view.sampling_rate_hz
+        self.rate_hz: float | None = None
+        self.reached = -math.inf  # end of the last sample
+        self._times: FloatArray = np.empty(0)
+        self._values: FloatArray = np.empty((0, len(view.channels)))
+        self._durations: FloatArray = np.empty(0)
+        self._start = 0
+        self._end = 0
 
     @property
-    def window_s(self) -> float:
-        return self.view.window_samples / self.view.sampling_rate_hz
+    def times(self) -> FloatArray:
+        return self._times[self._start : self._end]
+
+    @property
+    def values(self) -> FloatArray:
+        return self._values[self._start : self._end]
+
+    @property
+    def durations(self) -> FloatArray:
+        return self._durations[self._start : self._end]
+
+    @property
+    def size(self) -> int:
+        return self._end - self._start
 
     def append(self, times: FloatArray, values: FloatArray, rate_hz: float) -> None:
-        if self.times.size == 0:
-            self.times, self.values = times, values
-            self.durations = np.full(times.shape, 1.0 / rate_hz)
-        else:
-            self.times = np.concatenate([self.times, times])
-            self.values = np.concatenate([self.values, values])
-            self.durations = np.concatenate([self.durations, np.full(times.shape, 1.0 / rate_hz)])
+        count = times.shape[0]
+        if self._end + count > self._times.shape[0]:
+            self._grow(count)
+        end = self._end + count
+        self._times[self._end : end] = times
+        self._values[self._end : end] = values
+        self._durations[self._end : end] = 1.0 / rate_hz
+        self._end = end
         self.rate_hz = rate_hz
         self.reached = float(times[-1]) + 1.0 / rate_hz
 
+    def _grow(self, count: int) -> None:
+        """Move the live samples to fresh arrays with room for `count` more, and as much again."""
+        live = self.size
+        capacity = max(64, 2 * (live + count))
+        times, durations = np.empty(capacity), np.empty(capacity)
+        values = np.empty((capacity, self._values.shape[1]))
+        times[:live], values[:live], durations[:live] = self.times, self.values, self.durations
+        self._times, self._values, self._durations = times, values, durations
+        self._start, self._end = 0, live
+
     def drop_before(self, t: float) -> None:
         """Forget samples before `t`, keeping one earlier sample as an interpolation anchor."""
-        start = max(int(np.searchsorted(self.times, t - EPS_S)) - 1, 0)
-        if start > 0:
-            self.times = self.times[start:]
-            self.values = self.values[start:]
-            self.durations = self.durations[start:]
+        start = max(int(self.times.searchsorted(t - EPS_S)) - 1, 0)
+        self._start += start
 
 
 class StreamState:
@@ -90,6 +118,7 @@ class StreamState:
         self._hop_s = hop_s
         self._next_k: int | None = None  # next window ends at next_k * hop_s
         self._last_t_end: float | None = None
+        self._trimmed_for: float | None = None  # the _last_t_end all buffers were trimmed for
 
     @property
     def hop_s(self) -> float:
@@ -131,7 +160,7 @@ class StreamState:
             rate_hz = buffer.rate_hz if buffer.rate_hz is not None else view.sampling_rate_hz
         rate = check_rate(view, rate_hz, self._max_rate_hz)
         if t0 is None:
-            start = buffer.reached if buffer.times.size else 0.0
+            start = buffer.reached if buffer.size else 0.0
         elif not math.isfinite(t0):
             raise InputError("stream_time", f"sensor {sensor!r}: t0 must be a finite number")
         else:
@@ -147,7 +176,7 @@ class StreamState:
         buffer.append(times, values, rate)
         self._buffers[sensor] = buffer
         due = self._collect_due()
-        self._trim()
+        self._trim(buffer)
         return due
 
     # --- timeline --------------------------------------------------------------------
@@ -179,9 +208,10 @@ class StreamState:
         for buffer in self._buffers.values():
             window_s = buffer.window_s
             # Only samples inside a window ending at next_end or later can count.
-            index = int(np.searchsorted(buffer.times, next_end - window_s - EPS_S))
-            if index < buffer.times.size:
-                candidate = float(buffer.times[index]) + self._min_fraction * window_s
+            times = buffer.times
+            index = int(times.searchsorted(next_end - window_s - EPS_S))
+            if index < times.shape[0]:
+                candidate = float(times[index]) + self._min_fraction * window_s
                 best = candidate if best is None else min(best, candidate)
         return None if best is None else max(best, next_end)
 
@@ -214,9 +244,14 @@ class StreamState:
             windows[name] = interpolate(buffer.times[near], buffer.values[near], grid)
         return windows
 
-    def _trim(self) -> None:
-        # Keep what the window after the last one needs, whatever the hop becomes.
+    def _trim(self, appended: _SensorBuffer) -> None:
+        # Keep what the window after the last one needs, whatever the hop becomes. Trimming is
+        # idempotent, so after a chunk that emitted nothing only that chunk's buffer can change.
         if self._last_t_end is None:
+            return
+        if self._trimmed_for == self._last_t_end:
+            appended.drop_before(self._last_t_end - appended.window_s)
             return
         for buffer in self._buffers.values():
             buffer.drop_before(self._last_t_end - buffer.window_s)
+        self._trimmed_for = self._last_t_end

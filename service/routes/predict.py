@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from service.deps import ApiKeyDep, PredictorDep, StateDep
 from service.errors import InputError
+from service.fastjson import FastJSONRoute
 from service.predictor import Prediction
 from service.schemas import (
     BatchPredictRequest,
@@ -16,6 +17,7 @@ from service.schemas import (
 )
 
 router = APIRouter(
+    route_class=FastJSONRoute,
     prefix="/v1",
     tags=["predict"],
     dependencies=[ApiKeyDep],

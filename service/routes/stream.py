@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Sequence
 from typing import Literal
 
 from fastapi import APIRouter, WebSocket
@@ -13,7 +14,8 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from service.auth import UNAUTHORIZED_DETAIL, bearer_token, key_is_valid
 from service.deps import StateDep
-from service.errors import ErrorKind, ServiceError
+from service.errors import ErrorKind, InputError, ServiceError
+from service.frames import SampleChunk, decode_frame, is_binary_frame
 from service.predictor import Predictor
 from service.schemas import (
     CLIENT_MESSAGE,
@@ -25,7 +27,7 @@ from service.schemas import (
     SamplesMessage,
 )
 from service.state import ServiceState
-from service.stream import StreamState
+from service.stream import DueWindow, StreamState
 
 logger = logging.getLogger(__name__)
 
@@ -127,6 +129,11 @@ async def _serve(websocket: WebSocket, state: StateDep) -> None:
             raise _Close(GOING_AWAY, "server shutting down")
         assert raw is not None
         try:
+            if isinstance(raw, bytes) and is_binary_frame(raw):
+                _check_size(raw, settings.max_message_bytes)
+                chunks = decode_frame(raw, predictor.manifest.view_names)
+                await _handle_samples(websocket, timeline, predictor, chunks)
+                continue
             message = _parse(raw, settings.max_message_bytes)
             if isinstance(message, AuthMessage):
                 raise ServiceError("bad_message", "auth is accepted only as the first message")
@@ -136,16 +143,31 @@ async def _serve(websocket: WebSocket, state: StateDep) -> None:
                 if message.stale_after_s is not None:
                     timeline.set_stale_after(message.stale_after_s)
                 continue
-            await _handle_samples(websocket, timeline, predictor, message)
+            await _handle_samples(websocket, timeline, predictor, [message])
         except ServiceError as error:
             state.metrics.errors.labels(kind=error.kind).inc()
             await _send(websocket, ErrorMessage(detail=error.detail))
 
 
 async def _handle_samples(
-    websocket: WebSocket, timeline: StreamState, predictor: Predictor, message: SamplesMessage
+    websocket: WebSocket,
+    timeline: StreamState,
+    predictor: Predictor,
+    chunks: Sequence[SamplesMessage | SampleChunk],
 ) -> None:
-    due = timeline.add(message.sensor, message.samples, message.t0, message.rate_hz)
+    """Add the chunks in order, then predict the windows they completed.
+
+    A bad chunk stops the rest of its frame; windows completed before it are still sent.
+    """
+    due: list[DueWindow] = []
+    error: InputError | None = None
+    for number, chunk in enumerate(chunks, start=1):
+        try:
+            due += timeline.add(chunk.sensor, chunk.samples, chunk.t0, chunk.rate_hz)
+        except InputError as exc:
+            where = f"chunk {number} of {len(chunks)}: " if len(chunks) > 1 else ""
+            error = InputError(exc.kind, where + exc.detail)
+            break
     for window in due:
         prediction = await predictor.predict(window.windows, source="stream")
         await _send(
@@ -160,6 +182,8 @@ async def _handle_samples(
                 latency_ms=prediction.latency_ms,
             ),
         )
+    if error is not None:
+        raise error
 
 
 async def _authenticate_by_message(websocket: WebSocket, state: ServiceState) -> None:
@@ -187,34 +211,37 @@ async def _authenticate_by_message(websocket: WebSocket, state: ServiceState) ->
 
 async def _next_message(websocket: WebSocket, state: ServiceState, timeout_s: float) -> _Incoming:
     """The next text or bytes frame, or why there is none (closed, idle, shutting down)."""
-    receive = asyncio.ensure_future(websocket.receive())
-    closing = asyncio.ensure_future(state.streams.closing.wait())
-    try:
-        done, _ = await asyncio.wait(
-            {receive, closing}, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED
-        )
-    finally:
-        for task in (receive, closing):
-            if not task.done():
-                task.cancel()
-    if receive in done:
-        message = receive.result()
-        if message["type"] == "websocket.disconnect":
-            return ("closed", None)
-        text = message.get("text")
-        return ("message", text if text is not None else message.get("bytes") or b"")
-    if closing in done:
+    streams = state.streams
+    if streams.closing.is_set():
         return ("shutdown", None)
-    return ("idle", None)
+    # One timer per message and no extra tasks: this runs for every frame of every stream.
+    # Shutdown expires the timer early (StreamRegistry.close_all).
+    try:
+        async with asyncio.timeout(timeout_s) as deadline:
+            streams.waiting.add(deadline)
+            try:
+                message = await websocket.receive()
+            finally:
+                streams.waiting.discard(deadline)
+    except TimeoutError:
+        return ("shutdown", None) if streams.closing.is_set() else ("idle", None)
+    if message["type"] == "websocket.disconnect":
+        return ("closed", None)
+    text = message.get("text")
+    return ("message", text if text is not None else message.get("bytes") or b"")
 
 
-def _parse(raw: str | bytes, max_bytes: int) -> SamplesMessage | ConfigMessage | AuthMessage:
+def _check_size(raw: str | bytes, max_bytes: int) -> None:
     size = len(raw.encode() if isinstance(raw, str) else raw)
     if size > max_bytes:
         raise ServiceError(
             "message_too_large",
             f"message of {size} bytes exceeds {max_bytes}; send smaller chunks",
         )
+
+
+def _parse(raw: str | bytes, max_bytes: int) -> SamplesMessage | ConfigMessage | AuthMessage:
+    _check_size(raw, max_bytes)
     try:
         return CLIENT_MESSAGE.validate_json(raw)
     except ValidationError as exc:
