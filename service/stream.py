@@ -119,6 +119,7 @@ class StreamState:
         self._next_k: int | None = None  # next window ends at next_k * hop_s
         self._last_t_end: float | None = None
         self._trimmed_for: float | None = None  # the _last_t_end all buffers were trimmed for
+        self._appended: list[_SensorBuffer] = []  # buffers changed since the last collect
 
     @property
     def hop_s(self) -> float:
@@ -149,6 +150,18 @@ class StreamState:
             InputError: unknown sensor, bad samples or rate, or a chunk that goes back in time.
                 The stream is unchanged then.
         """
+        self.append(sensor, samples, t0, rate_hz)
+        return self.collect()
+
+    def append(
+        self, sensor: str, samples: object, t0: float | None = None, rate_hz: float | None = None
+    ) -> None:
+        """Add a chunk without looking for due windows (`collect` does): for several chunks
+        that arrived together, such as one binary frame's.
+
+        Raises:
+            InputError: as `add`; the stream is unchanged then.
+        """
         view = self._views.get(sensor)
         if view is None:
             raise InputError(
@@ -175,8 +188,14 @@ class StreamState:
         times = start + np.arange(values.shape[0], dtype=np.float64) / rate
         buffer.append(times, values, rate)
         self._buffers[sensor] = buffer
+        self._appended.append(buffer)
+
+    def collect(self) -> list[DueWindow]:
+        """The windows that the chunks added so far have made due, oldest first."""
+        if not self._appended:
+            return []
         due = self._collect_due()
-        self._trim(buffer)
+        self._trim()
         return due
 
     # --- timeline --------------------------------------------------------------------
@@ -244,13 +263,15 @@ class StreamState:
             windows[name] = interpolate(buffer.times[near], buffer.values[near], grid)
         return windows
 
-    def _trim(self, appended: _SensorBuffer) -> None:
+    def _trim(self) -> None:
         # Keep what the window after the last one needs, whatever the hop becomes. Trimming is
-        # idempotent, so after a chunk that emitted nothing only that chunk's buffer can change.
+        # idempotent, so after chunks that emitted nothing only their buffers can change.
+        appended, self._appended = self._appended, []
         if self._last_t_end is None:
             return
         if self._trimmed_for == self._last_t_end:
-            appended.drop_before(self._last_t_end - appended.window_s)
+            for buffer in appended:
+                buffer.drop_before(self._last_t_end - buffer.window_s)
             return
         for buffer in self._buffers.values():
             buffer.drop_before(self._last_t_end - buffer.window_s)

@@ -27,7 +27,7 @@ from service.schemas import (
     SamplesMessage,
 )
 from service.state import ServiceState
-from service.stream import DueWindow, StreamState
+from service.stream import StreamState
 
 logger = logging.getLogger(__name__)
 
@@ -159,15 +159,15 @@ async def _handle_samples(
 
     A bad chunk stops the rest of its frame; windows completed before it are still sent.
     """
-    due: list[DueWindow] = []
     error: InputError | None = None
     for number, chunk in enumerate(chunks, start=1):
         try:
-            due += timeline.add(chunk.sensor, chunk.samples, chunk.t0, chunk.rate_hz)
+            timeline.append(chunk.sensor, chunk.samples, chunk.t0, chunk.rate_hz)
         except InputError as exc:
             where = f"chunk {number} of {len(chunks)}: " if len(chunks) > 1 else ""
             error = InputError(exc.kind, where + exc.detail)
             break
+    due = timeline.collect()
     for window in due:
         prediction = await predictor.predict(window.windows, source="stream")
         await _send(

@@ -148,3 +148,22 @@ def test_a_bad_chunk_names_itself_and_the_stream_goes_on(api: TestClient) -> Non
         ws.send_bytes(encode_frame([SampleChunk("torso", samples)], views))
         ws.send_text(json.dumps({"type": "samples", "sensor": "end", "samples": [[0.0] * 3]}))
         assert "unknown sensor 'end'" in ws.receive_json()["detail"]
+
+
+def test_appending_a_frames_chunks_then_collecting_matches_adding_them_one_by_one() -> None:
+    from tests.service.test_stream import VIEWS, make_state, recording
+
+    data = recording(9.0)
+    one_by_one, frame_wise = make_state(), make_state()
+    added, collected = [], []
+    for first in range(0, 225, 5):
+        for name, samples in data.items():
+            added += one_by_one.add(name, samples[first : first + 5], t0=first / RATE)
+            frame_wise.append(name, samples[first : first + 5], t0=first / RATE)
+        collected += frame_wise.collect()
+    assert frame_wise.collect() == []  # nothing new since
+    assert [w.t_end for w in collected] == [w.t_end for w in added] == [4, 5, 6, 7, 8, 9]
+    for a, c in zip(added, collected, strict=True):
+        assert list(c.windows) == [v.name for v in VIEWS]
+        for name in c.windows:
+            np.testing.assert_array_equal(c.windows[name], a.windows[name])
