@@ -20,8 +20,8 @@ import numpy.typing as npt
 
 from service.batching import MicroBatcher
 from service.errors import InputError
-from service.metrics import Metrics
-from service.preprocess import Float32Array, check_rate, prepare_window
+from service.metrics import SOURCES, STAGES, Metrics
+from service.preprocess import Float32Array, FloatArray, check_rate, normalise, prepare_window
 from service.runtime import HeadOutput, ModelRuntime
 from service.settings import Settings
 
@@ -61,6 +61,16 @@ class Predictor:
         self._settings = settings
         self._metrics = metrics
         self._view_index = {name: i for i, name in enumerate(self.views)}
+        # Labelled series resolved once: a labels() lookup per prediction adds up under load.
+        self._stage_seconds = {s: metrics.stage_duration.labels(stage=s) for s in STAGES}
+        self._seconds = {s: metrics.prediction_duration.labels(source=s) for s in SOURCES}
+        self._counts = {
+            (c, s): metrics.predictions.labels(activity=c, source=s)
+            for c in self.manifest.classes
+            for s in SOURCES
+        }
+        self._view_used = {v: metrics.view_used.labels(view=v) for v in self.views}
+        self._encoder_batch = {v: metrics.encoder_batch_size.labels(view=v) for v in self.views}
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ralis-onnx")
         self._model: MicroBatcher[Windows, _ModelRow] = MicroBatcher(
             "model",
@@ -125,6 +135,13 @@ class Predictor:
         started = time.perf_counter()
         return await self.infer(self.decode(sensors, rates_hz), started, source)
 
+    async def predict_stream(self, windows: Mapping[str, FloatArray]) -> Prediction:
+        """Predict from a stream's due window: (T, C) samples by view, already at the model's
+        rate and length and checked when they arrived, so only normalised here."""
+        started = time.perf_counter()
+        prepared = {name: normalise(self.views[name], w) for name, w in windows.items()}
+        return await self.infer(prepared, started, "stream")
+
     async def predict_many(
         self, requests: Sequence[tuple[Mapping[str, object], Mapping[str, float] | None]]
     ) -> list[Prediction]:
@@ -144,12 +161,11 @@ class Predictor:
         """Encode and fuse decoded windows; `started` is when decoding began (perf_counter)."""
         decoded = time.perf_counter()
         row = await self._model.submit(windows)
-        stage = self._metrics.stage_duration
-        stage.labels(stage="decode").observe(decoded - started)
-        stage.labels(stage="encode").observe(row.encoded_at - decoded)  # batching wait included
-        stage.labels(stage="fuse").observe(row.fused_at - row.encoded_at)
+        self._stage_seconds["decode"].observe(decoded - started)
+        self._stage_seconds["encode"].observe(row.encoded_at - decoded)  # batching wait included
+        self._stage_seconds["fuse"].observe(row.fused_at - row.encoded_at)
         seconds = row.fused_at - started
-        self._metrics.prediction_duration.labels(source=source).observe(seconds)
+        self._seconds[source].observe(seconds)
         return self._report(row.probabilities, row.view_weights, list(windows), seconds, source)
 
     # --- helpers ---------------------------------------------------------------------
@@ -165,11 +181,11 @@ class Predictor:
         classes = self.manifest.classes
         activity = classes[int(np.argmax(probabilities))]
         views_used = [name for name in self.views if name in present]  # manifest order
-        index = {name: i for i, name in enumerate(self.views)}
-        self._metrics.predictions.labels(activity=activity, source=source).inc()
+        index = self._view_index
+        self._counts[activity, source].inc()
         self._metrics.views_per_prediction.observe(len(views_used))
         for name in views_used:
-            self._metrics.view_used.labels(view=name).inc()
+            self._view_used[name].inc()
         return Prediction(
             activity=activity,
             probabilities={c: float(p) for c, p in zip(classes, probabilities, strict=True)},
@@ -191,7 +207,7 @@ class Predictor:
             stacked = np.stack([batch[i][name] for i in rows])  # (b, C, T)
             embeddings[rows, column] = self.runtime.encode(name, stacked)
             mask[rows, column] = True
-            self._metrics.encoder_batch_size.labels(view=name).observe(len(rows))
+            self._encoder_batch[name].observe(len(rows))
         encoded_at = time.perf_counter()
         out: HeadOutput = self.runtime.head(embeddings, mask)
         fused_at = time.perf_counter()

@@ -169,7 +169,7 @@ async def _handle_samples(
             break
     due = timeline.collect()
     for window in due:
-        prediction = await predictor.predict(window.windows, source="stream")
+        prediction = await predictor.predict_stream(window.windows)
         await _send(
             websocket,
             PredictionMessage(
