@@ -107,6 +107,15 @@ def summarise(table: str, runs_dir: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
+def collect_scores(table: str, runs_dir: Path, variant: str = "RALIS") -> dict[str, list[float]]:
+    """Scenario -> macro-F1 (%) of every finished seed of one variant."""
+    scores: dict[str, list[float]] = {}
+    for path in sorted((runs_dir / table / _slug(variant)).glob("seed*/evaluation.json")):
+        for name, score in json.loads(path.read_text())["scenarios"].items():
+            scores.setdefault(name, []).append(score * 100)
+    return scores
+
+
 def _slug(variant: str) -> str:
     return variant.replace(" ", "_").replace(".", "").replace("+", "plus_").replace("-", "no_")
 
@@ -138,6 +147,12 @@ def main(argv: list[str] | None = None) -> int:
                 logging.info("done: %s", summary["scenarios"])
     table_md = summarise(args.table, runs_dir)
     (args.out / f"{args.table}.md").write_text(table_md)
+    ours = {t: collect_scores(t, runs_dir) for t in ("table3", "table4")}
+    ours = {t: scores for t, scores in ours.items() if scores}
+    if ours:
+        from training.plots import plot_tables_vs_paper
+
+        plot_tables_vs_paper(ours, PAPER_RALIS, args.out / "ralis_vs_paper.png")
     logging.getLogger(__name__).info("\n%s", table_md)
     return 0
 

@@ -60,3 +60,44 @@ def plot_view_weights(report: EvaluationReport, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def plot_tables_vs_paper(
+    ours: dict[str, dict[str, list[float]]],
+    paper: dict[str, dict[str, float]],
+    path: Path,
+) -> None:
+    """Mean ± std over seeds of each table's scenarios next to the paper's numbers.
+
+    Args:
+        ours: table -> scenario -> macro-F1 (%) per seed.
+        paper: table -> scenario -> the paper's macro-F1 (%).
+    """
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for index, (table, scenarios) in enumerate(ours.items()):
+        names = list(scenarios)
+        x = np.arange(len(names)) + index * 0.08
+        means = [np.mean(scenarios[n]) for n in names]
+        stds = [np.std(scenarios[n], ddof=1) if len(scenarios[n]) > 1 else 0 for n in names]
+        color = f"C{index}"
+        ax.errorbar(
+            x, means, yerr=stds, marker="o", capsize=4, color=color, label=f"{table} (ours)"
+        )
+        if table in paper:
+            ax.plot(
+                x,
+                [paper[table].get(n, np.nan) for n in names],
+                "--",
+                marker="s",
+                color=color,
+                alpha=0.6,
+                label=f"{table} (paper)",
+            )
+        ax.set_xticks(np.arange(len(names)), names)
+    ax.set_ylabel("test macro-F1 (%)")
+    ax.set_title("DSADS test subjects p6-p8: ours (mean ± std) vs paper", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
