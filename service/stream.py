@@ -25,6 +25,9 @@ from service.preprocess import FloatArray, as_samples, check_rate, interpolate
 
 # Timestamps closer than this (seconds) are the same instant.
 EPS_S = 1e-6
+# Sample times beyond this lose the resolution EPS_S needs (float64 spacing near 2**32 s is
+# 1e-6 s); 2**32 s still holds Unix time in seconds until 2106.
+MAX_TIME_S = 2.0**32
 
 
 @dataclass(frozen=True)
@@ -174,8 +177,12 @@ class StreamState:
         rate = check_rate(view, rate_hz, self._max_rate_hz)
         if t0 is None:
             start = buffer.reached if buffer.size else 0.0
-        elif not math.isfinite(t0):
-            raise InputError("stream_time", f"sensor {sensor!r}: t0 must be a finite number")
+        elif not math.isfinite(t0) or abs(t0) > MAX_TIME_S:
+            raise InputError(
+                "stream_time",
+                f"sensor {sensor!r}: t0={t0:g} is not accepted; t0 must be a finite number of "
+                f"seconds within +-{MAX_TIME_S:.0f} (2^32)",
+            )
         else:
             start = t0
             # Half a sample of overlap is clock jitter; more is a chunk going back in time.
@@ -186,6 +193,13 @@ class StreamState:
                     f"ends at {buffer.reached:g} s; a sensor's chunks must move forward in time",
                 )
         times = start + np.arange(values.shape[0], dtype=np.float64) / rate
+        end = float(times[-1]) + 1.0 / rate
+        if not abs(end) <= MAX_TIME_S:
+            raise InputError(
+                "stream_time",
+                f"sensor {sensor!r}: this chunk would end at {end:g} s; sample times must stay "
+                f"within +-{MAX_TIME_S:.0f} s (2^32)",
+            )
         buffer.append(times, values, rate)
         self._buffers[sensor] = buffer
         self._appended.append(buffer)
@@ -211,6 +225,8 @@ class StreamState:
             if self._next_k is None or self._next_k < first_k:
                 self._next_k = first_k  # jump over spans where no window can be covered
             t_end = self._next_k * self._hop_s
+            if self._last_t_end is not None and t_end <= self._last_t_end:
+                break  # no progress possible (float resolution): never spin the event loop
             if t_end > frontier + EPS_S or not self._ready(t_end, frontier):
                 break
             windows = self._windows_at(t_end)

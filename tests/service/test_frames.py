@@ -167,3 +167,27 @@ def test_appending_a_frames_chunks_then_collecting_matches_adding_them_one_by_on
         assert list(c.windows) == [v.name for v in VIEWS]
         for name in c.windows:
             np.testing.assert_array_equal(c.windows[name], a.windows[name])
+
+
+@pytest.mark.parametrize(
+    ("t0", "rate_hz"), [(1e300, None), (-1e300, None), (2.0**33, None), (0.0, 1e-300)]
+)
+def test_times_beyond_float_resolution_are_refused_not_looped_on(
+    t0: float, rate_hz: float | None
+) -> None:
+    # A window end past 2**32 s cannot advance by a hop in float64: once this spun forever.
+    from tests.service.test_stream import make_state
+
+    state = make_state()
+    with pytest.raises(InputError, match="2\\^32") as info:
+        state.add("torso", [[0.0, 0.0, 0.0]], t0=t0, rate_hz=rate_hz)
+    assert info.value.kind == "stream_time"
+    assert state.add("torso", np.zeros((100, 3)), t0=0.0)[0].t_end == 4.0
+
+
+def test_unix_time_in_seconds_is_still_accepted() -> None:
+    from tests.service.test_stream import make_state
+
+    state = make_state()
+    due = state.add("torso", np.zeros((125, 3)), t0=1.76e9)
+    assert [w.t_end for w in due] == pytest.approx([1.76e9 + 4.0, 1.76e9 + 5.0], abs=1e-6)
