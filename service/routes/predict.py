@@ -22,6 +22,7 @@ router = APIRouter(
     tags=["predict"],
     dependencies=[ApiKeyDep],
     responses={
+        400: {"model": ErrorResponse, "description": "Body is not UTF-8 text"},
         401: {"model": ErrorResponse, "description": "Missing or invalid API key"},
         413: {"model": ErrorResponse, "description": "Request body too large"},
         422: {"model": ErrorResponse, "description": "Unusable sensors or windows"},
