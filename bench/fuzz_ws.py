@@ -13,6 +13,7 @@ Run: `python -m bench.fuzz_ws [--quick] [--cases N] [--bundle DIR | --tiny-bundl
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import random
@@ -214,19 +215,21 @@ class Fuzzer:
     def __init__(self, url: str) -> None:
         self.url = url
         self._ws: ClientConnection | None = None
+        self._stack = contextlib.ExitStack()
 
     def _connection(self) -> ClientConnection:
         if self._ws is None:
-            self._ws = connect(self.url, max_size=None, open_timeout=30, compression=None)
+            self._ws = self._stack.enter_context(
+                connect(self.url, max_size=None, open_timeout=30, compression=None)
+            )
             ready = json.loads(self._ws.recv(timeout=ANSWER_TIMEOUT_S))
             if ready.get("type") != "ready":
                 raise RuntimeError(f"the server did not send ready: {ready}")
         return self._ws
 
     def close(self) -> None:
-        if self._ws is not None:
-            self._ws.close()
-            self._ws = None
+        self._stack.close()  # closes the connection, if it is still open
+        self._ws = None
 
     def send(self, case: Case) -> Verdict:
         ws = self._connection()
@@ -246,7 +249,7 @@ class Fuzzer:
             self.close()
             return Verdict(case.family, f"no answer within {ANSWER_TIMEOUT_S:g} s", False)
         except ConnectionClosed as closed:
-            self._ws = None
+            self.close()
             code = closed.rcvd.code if closed.rcvd else None
             ok = code in EXPECTED_CLOSES
             return Verdict(case.family, f"closed {code}", ok)

@@ -65,7 +65,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         with ServerProcess(bundle, log_level="warning") as server:
             before = scrape(server.base_url)
             command = schemathesis_command(server.base_url, args.max_examples, args.seed)
-            status = subprocess.run(command, check=False).returncode
+            # In the temporary folder: schemathesis keeps a cache in its working directory.
+            status = subprocess.run(command, check=False, cwd=work).returncode
             delta = metric_delta(before, scrape(server.base_url))
             alive = server.alive()
             log = server.log_tail(10_000)

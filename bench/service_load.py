@@ -48,10 +48,12 @@ from bench.serverproc import (
     scrape,
 )
 from bench.stream_load import (
+    TEST_SUBJECTS,
     FrameFormat,
     LoadPlan,
     LoadResult,
     MessageBook,
+    first_window_end,
     load_recordings,
     model_views,
     run_streams,
@@ -224,12 +226,15 @@ def stream_level(
     args: argparse.Namespace,
     bundle: Path,
     book: MessageBook,
+    info: dict[str, Any],
     streams: int,
     frame_format: FrameFormat,
     hop_s: float = 1.0,
 ) -> Record:
     """One fresh server, `streams` streams for warm-up + measured span."""
+    min_fraction = Settings.model_fields["min_window_fraction"].default
     plan = LoadPlan(
+        first_t_end=first_window_end(info, hop_s, min_fraction),
         streams=streams,
         warmup_s=args.warmup,
         measure_s=args.duration,
@@ -467,6 +472,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--tiny-bundle", action="store_true", help="serve the tiny random test bundle instead"
     )
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="DSADS zip or folder")
+    parser.add_argument("--subjects", type=int, nargs="+", default=list(TEST_SUBJECTS))
     parser.add_argument("--streams", type=int, nargs="+", default=None)
     parser.add_argument("--formats", nargs="+", choices=["json", "binary"], default=None)
     parser.add_argument("--warmup", type=float, default=None, help="seconds before measuring")
@@ -521,17 +527,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         view_names = [v.name for v in views]
         window_samples = info["views"][0]["window_samples"]
         needed = max([*args.streams, args.saturation_streams, 1])
-        book = MessageBook(load_recordings(args.data, min(needed, 57)), views)
+        seconds = args.warmup + args.duration + args.grace + 5.0
+        book = MessageBook(load_recordings(args.data, needed, args.subjects, seconds), views)
 
         streams: list[Record] = []
         for frame_format in args.formats:
             for level in args.streams:
-                record = stream_level(args, bundle, book, level, frame_format)
+                record = stream_level(args, bundle, book, info, level, frame_format)
                 streams.append(record)
                 print(stream_table([record]).splitlines()[-1], file=sys.stderr)
         if args.saturation_streams:
             record = stream_level(
-                args, bundle, book, args.saturation_streams, "binary", args.saturation_hop
+                args, bundle, book, info, args.saturation_streams, "binary", args.saturation_hop
             )
             streams.append(record)
             print(stream_table([record]).splitlines()[-1], file=sys.stderr)
@@ -554,7 +561,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         # The raw compute bound at the batch sizes of the run that made the most predictions/s.
         best = max([*streams, *http], key=lambda r: r.server_predictions_per_s)
-        timer = ModelTimer(bundle, threads, min_seconds=0.3 if args.quick else 1.0)
+        timer = ModelTimer(bundle, threads, min_seconds=0.2 if args.quick else 1.0)
         bound = timer.bound(
             best.server.encoder_batch, best.server.head_batch, best.server.windows_per_prediction
         )

@@ -27,7 +27,15 @@ from matplotlib.figure import Figure
 from bench.machine import environment, load_average
 from bench.report import RESULTS_DIR, format_load, markdown_table, save_results
 from bench.serverproc import ServerProcess, metric_delta, resolve_bundle, scrape
-from bench.stream_load import LoadPlan, MessageBook, load_recordings, model_views, run_streams
+from bench.stream_load import (
+    TEST_SUBJECTS,
+    LoadPlan,
+    MessageBook,
+    first_window_end,
+    load_recordings,
+    model_views,
+    run_streams,
+)
 
 DEFAULT_DATA = Path("/work/shared/datasets/dsads/daily_sports_activities.zip")
 MIB = 1024 * 1024
@@ -109,6 +117,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--bundle", type=Path, default=None)
     parser.add_argument("--tiny-bundle", action="store_true")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--subjects", type=int, nargs="+", default=list(TEST_SUBJECTS))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out-dir", type=Path, default=RESULTS_DIR)
     args = parser.parse_args(argv)
@@ -135,7 +144,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         with ServerProcess(bundle, {"RALIS_MAX_STREAMS": str(max(256, args.streams))}) as server:
             with urllib.request.urlopen(f"{server.base_url}/v1/model", timeout=10) as response:
                 info = json.load(response)
-            book = MessageBook(load_recordings(args.data, min(args.streams, 57)), model_views(info))
+            recordings = load_recordings(args.data, args.streams, args.subjects, args.duration)
+            book = MessageBook(recordings, model_views(info))
             before = scrape(server.base_url)
             start_sample = server.sample()
 
@@ -144,6 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 rss.append(server.sample().rss_bytes / MIB)
 
             plan = LoadPlan(
+                first_t_end=first_window_end(info, 1.0, 0.9),
                 streams=args.streams,
                 warmup_s=args.warmup,
                 measure_s=args.duration - args.warmup,

@@ -12,10 +12,12 @@ sensor's chunk ending at `t_end`) to the prediction for `t_end` arriving.
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import math
 import random
 import time
+import zipfile
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -45,6 +47,12 @@ class View:
     columns: list[int]  # DSADS columns of its channels
 
 
+def first_window_end(info: dict[str, Any], hop_s: float, min_window_fraction: float) -> float:
+    """The first window end (a multiple of the hop) a stream starting at 0 s can fill."""
+    window_s = min(float(v["window_samples"]) / float(v["sampling_rate_hz"]) for v in info["views"])
+    return math.ceil(min_window_fraction * window_s / hop_s - TIME_EPS_S) * hop_s
+
+
 def model_views(info: dict[str, Any]) -> list[View]:
     """The model's views (GET /v1/model) with their DSADS columns.
 
@@ -72,11 +80,51 @@ class Recording:
 
 
 def load_recordings(
-    data: Path, count: int, subjects: Sequence[int] = TEST_SUBJECTS
+    data: Path,
+    count: int,
+    subjects: Sequence[int] = TEST_SUBJECTS,
+    seconds: float = float(dsads.SEGMENTS * dsads.SEGMENT_ROWS) / dsads.RATE_HZ,
 ) -> list[Recording]:
-    """Up to `count` recordings, round-robin over subjects then activities (all 19 x 3 at most)."""
+    """Up to `count` recordings of `subjects`, round-robin over subjects then activities.
+
+    Each holds the first `seconds` (whole 5 s segments, in order) that the data has; pairs
+    missing from the data (a subset fixture) are skipped. `data` is the DSADS zip or a folder
+    with `data/aXX/pY/sZZ.txt`.
+
+    Raises:
+        ValueError: no recording of those subjects in `data`.
+    """
+    wanted = min(dsads.SEGMENTS, math.ceil(seconds * dsads.RATE_HZ / dsads.SEGMENT_ROWS))
     pairs = [(s, a) for a in range(1, len(dsads.ACTIVITIES) + 1) for s in subjects]
-    return [Recording(s, a, dsads.read_recording(data, a, s)) for s, a in pairs[:count]]
+    archive = zipfile.ZipFile(data) if data.is_file() else None
+    names = set(archive.namelist()) if archive else set()
+
+    def read(activity: int, subject: int, segment: int) -> bytes | None:
+        name = f"data/a{activity:02d}/p{subject}/s{segment:02d}.txt"
+        if archive is not None:
+            return archive.read(name) if name in names else None
+        path = data / name
+        return path.read_bytes() if path.is_file() else None
+
+    recordings: list[Recording] = []
+    try:
+        for subject, activity in pairs:
+            if len(recordings) == count:
+                break
+            segments = []
+            for segment in range(1, wanted + 1):
+                text = read(activity, subject, segment)
+                if text is None:
+                    break
+                segments.append(np.loadtxt(io.BytesIO(text), delimiter=",", ndmin=2))
+            if segments:
+                recordings.append(Recording(subject, activity, np.concatenate(segments)))
+    finally:
+        if archive is not None:
+            archive.close()
+    if not recordings:
+        raise ValueError(f"{data}: no DSADS recordings of subjects {list(subjects)}")
+    return recordings
 
 
 class MessageBook:
@@ -217,6 +265,7 @@ class LoadPlan:
     grace_s: float = 5.0  # after the last send, how long to wait for the last predictions
     seed: int = 0
     frame_format: FrameFormat = "json"  # json: a message per sensor; binary: a frame per tick
+    first_t_end: float = 0.0  # no prediction is expected before the first window is covered
 
     @property
     def ticks(self) -> int:
@@ -307,7 +356,7 @@ async def _send_stream(
             if completes_hop and position == len(messages) - 1:
                 now = time.perf_counter()
                 stats.sent_at[t_end] = now
-                if measure_from <= now < measure_to:
+                if measure_from <= now < measure_to and t_end >= plan.first_t_end - TIME_EPS_S:
                     stats.measured.add(t_end)
                     stats.lags_s.append(now - due)
             try:
