@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from dataclasses import dataclass, field
 
+from service.framewait import FrameWait
 from service.metrics import Metrics
 from service.predictor import Predictor
 from service.runtime import ModelRuntime
@@ -19,7 +20,7 @@ class StreamRegistry:
         self.max_streams = max_streams
         self.active = 0
         self.closing = asyncio.Event()
-        self.waiting: set[asyncio.Timeout] = set()  # streams' receive deadlines, expired on close
+        self.waiting: set[FrameWait] = set()  # every open stream's wait, ended on close
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -40,9 +41,8 @@ class StreamRegistry:
     async def close_all(self, timeout_s: float) -> None:
         """Ask every stream to close (they send 1001) and wait up to `timeout_s` for them."""
         self.closing.set()
-        now = asyncio.get_running_loop().time()
-        for deadline in list(self.waiting):
-            deadline.reschedule(now)  # a stream waiting for a frame stops waiting now
+        for wait in list(self.waiting):
+            wait.interrupt("shutdown")  # a stream waiting for a frame stops waiting now
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._idle.wait(), timeout_s)
 

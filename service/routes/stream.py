@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
@@ -16,6 +15,7 @@ from service.auth import UNAUTHORIZED_DETAIL, bearer_token, key_is_valid
 from service.deps import StateDep
 from service.errors import ErrorKind, InputError, ServiceError
 from service.frames import SampleChunk, decode_frame, is_binary_frame
+from service.framewait import FrameWait
 from service.predictor import Predictor
 from service.schemas import (
     CLIENT_MESSAGE,
@@ -75,8 +75,10 @@ async def stream(websocket: WebSocket, state: StateDep) -> None:
         await websocket.close(POLICY, reason)
         return
     metrics.active_streams.inc()
+    wait = FrameWait(state.settings.stream_idle_timeout_s)
+    state.streams.waiting.add(wait)
     try:
-        await _serve(websocket, state)
+        await _serve(websocket, state, wait)
     except _Close as close:
         if websocket.application_state == WebSocketState.CONNECTED:
             with contextlib.suppress(RuntimeError, WebSocketDisconnect):
@@ -90,17 +92,21 @@ async def stream(websocket: WebSocket, state: StateDep) -> None:
             with contextlib.suppress(RuntimeError, WebSocketDisconnect):
                 await websocket.close(INTERNAL, "internal error")
     finally:
+        wait.close()
+        state.streams.waiting.discard(wait)
         state.streams.release()
         metrics.active_streams.dec()
 
 
-async def _serve(websocket: WebSocket, state: StateDep) -> None:
+async def _serve(websocket: WebSocket, state: StateDep, wait: FrameWait) -> None:
     settings = state.settings
     predictor = state.predictor
     if predictor is None or not state.ready:
         raise _Close(TRY_AGAIN_LATER, "the model is not loaded; retry shortly")
     if settings.api_keys and not key_is_valid(bearer_token(websocket.headers), settings.api_keys):
-        await _authenticate_by_message(websocket, state)
+        wait.timeout_s = settings.stream_auth_timeout_s
+        await _authenticate_by_message(websocket, state, wait)
+        wait.timeout_s = settings.stream_idle_timeout_s
     timeline = StreamState(
         predictor.manifest.views,
         hop_s=settings.hop_s,
@@ -118,7 +124,7 @@ async def _serve(websocket: WebSocket, state: StateDep) -> None:
         ),
     )
     while True:
-        kind, raw = await _next_message(websocket, state, settings.stream_idle_timeout_s)
+        kind, raw = await _next_message(websocket, state, wait)
         if kind == "closed":
             return
         if kind == "idle":
@@ -186,9 +192,11 @@ async def _handle_samples(
         raise error
 
 
-async def _authenticate_by_message(websocket: WebSocket, state: ServiceState) -> None:
+async def _authenticate_by_message(
+    websocket: WebSocket, state: ServiceState, wait: FrameWait
+) -> None:
     settings = state.settings
-    kind, raw = await _next_message(websocket, state, settings.stream_auth_timeout_s)
+    kind, raw = await _next_message(websocket, state, wait)
     if kind != "message" or raw is None:
         if kind == "closed":
             raise WebSocketDisconnect(NORMAL)
@@ -209,22 +217,13 @@ async def _authenticate_by_message(websocket: WebSocket, state: ServiceState) ->
         raise _Close(POLICY, "missing or invalid API key")
 
 
-async def _next_message(websocket: WebSocket, state: ServiceState, timeout_s: float) -> _Incoming:
+async def _next_message(websocket: WebSocket, state: ServiceState, wait: FrameWait) -> _Incoming:
     """The next text or bytes frame, or why there is none (closed, idle, shutting down)."""
-    streams = state.streams
-    if streams.closing.is_set():
+    if state.streams.closing.is_set():
         return ("shutdown", None)
-    # One timer per message and no extra tasks: this runs for every frame of every stream.
-    # Shutdown expires the timer early (StreamRegistry.close_all).
-    try:
-        async with asyncio.timeout(timeout_s) as deadline:
-            streams.waiting.add(deadline)
-            try:
-                message = await websocket.receive()
-            finally:
-                streams.waiting.discard(deadline)
-    except TimeoutError:
-        return ("shutdown", None) if streams.closing.is_set() else ("idle", None)
+    message = await wait.next(websocket.receive)
+    if message == "idle" or message == "shutdown":
+        return (message, None)
     if message["type"] == "websocket.disconnect":
         return ("closed", None)
     text = message.get("text")
