@@ -49,6 +49,7 @@ class _SensorBuffer:
     def __init__(self, view: ViewSpec) -> None:
         self.view = view
         self.window_s = view.window_samples / view.sampling_rate_hz
+        self.grid_steps = np.arange(view.window_samples) / view.sampling_rate_hz  # window grid
         self.rate_hz: float | None = None
         self.reached = -math.inf  # end of the last sample
         self._times: FloatArray = np.empty(0)
@@ -262,21 +263,27 @@ class StreamState:
 
     def _windows_at(self, t_end: float) -> dict[str, FloatArray]:
         windows: dict[str, FloatArray] = {}
-        for name, view in self._views.items():  # manifest order
+        for name in self._views:  # manifest order
             buffer = self._buffers.get(name)
             if buffer is None or buffer.reached < t_end - self._stale_after_s:
                 continue  # absent or stale
             window_s = buffer.window_s
-            inside = (buffer.times >= t_end - window_s - EPS_S) & (buffer.times < t_end - EPS_S)
-            covered_s = float(buffer.durations[inside].sum())
+            times = buffer.times
+            inside = (times >= t_end - window_s - EPS_S) & (times < t_end - EPS_S)
+            inside_durations = buffer.durations[inside]
+            covered_s = float(inside_durations.sum())
             if covered_s + EPS_S < self._min_fraction * window_s:
                 continue
-            grid = t_end - window_s + np.arange(view.window_samples) / view.sampling_rate_hz
+            grid = t_end - window_s + buffer.grid_steps
+            inside_times = times[inside]
+            if inside_times.shape == grid.shape and np.abs(inside_times - grid).max() <= EPS_S:
+                windows[name] = buffer.values[inside]  # the usual case: samples on the grid
+                continue
             # Older samples may not bleed in across a gap: from one sample before the window on,
             # so a window starting in a gap is padded by its first sample's values.
-            start = t_end - window_s - float(buffer.durations[inside][0]) - EPS_S
-            near = buffer.times >= start
-            windows[name] = interpolate(buffer.times[near], buffer.values[near], grid)
+            start = t_end - window_s - float(inside_durations[0]) - EPS_S
+            near = times >= start
+            windows[name] = interpolate(times[near], buffer.values[near], grid)
         return windows
 
     def _trim(self) -> None:
