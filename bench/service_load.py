@@ -437,14 +437,15 @@ def _describe(r: Record) -> str:
 def plot(streams: Sequence[Record], http: Sequence[Record]) -> Figure:
     figure = Figure(figsize=(13, 4))
     latency, cpu, web = figure.subplots(1, 3)
-    for label in sorted({r.label for r in streams if r.hop_s == 1.0}):
+    for index, label in enumerate(sorted({r.label for r in streams if r.hop_s == 1.0})):
         rs = [r for r in streams if r.label == label and r.hop_s == 1.0 and r.latency_ms]
-        levels = [r.level for r in rs]
+        levels, color = [r.level for r in rs], f"C{index}"
         for key, style in (("p50", ":"), ("p95", "--"), ("p99", "-")):
             latency.plot(levels, [r.latency_ms[key] for r in rs], style, marker="o",
-                         label=f"{label} {key}")  # fmt: skip
-        cpu.plot(levels, [r.server.cpu_percent for r in rs], marker="o", label=f"{label} server")
-        cpu.plot(levels, [r.client_cpu_percent for r in rs], "--", marker="x",
+                         color=color, label=f"{label} {key}")  # fmt: skip
+        cpu.plot(levels, [r.server.cpu_percent for r in rs], marker="o", color=color,
+                 label=f"{label} server")  # fmt: skip
+        cpu.plot(levels, [r.client_cpu_percent for r in rs], "--", marker="x", color=color,
                  label=f"{label} client")  # fmt: skip
     latency.axhline(1000 * LATENCY_TARGET_S, color="grey", lw=0.8)
     latency.set(xscale="log", yscale="log", xlabel="streams", ylabel="latency (ms)",
