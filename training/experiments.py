@@ -126,7 +126,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("table", choices=["table3", "table4", "table5"])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--variants", nargs="*", default=None, help="subset of variant names")
+    parser.add_argument(
+        "--variants",
+        type=lambda text: [v.strip() for v in text.split(",") if v.strip()],
+        default=None,
+        help='comma-separated subset, e.g. --variants="-MoE,+full graph"',
+    )
     parser.add_argument("--data", default="../shared/datasets/dsads/daily_sports_activities.zip")
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--out", type=Path, default=Path("results/dsads"))
