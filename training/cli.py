@@ -45,6 +45,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=int, default=d.epochs)
     parser.add_argument("--batch-size", type=int, default=d.batch_size)
     parser.add_argument("--lr", type=float, default=d.lr)
+    parser.add_argument("--lr-schedule", default=d.lr_schedule, choices=["constant", "cosine"])
     parser.add_argument("--cls-weight", type=float, default=d.cls_weight)
     parser.add_argument("--contrastive-weight", type=float, default=d.contrastive_weight)
     parser.add_argument("--balance-weight", type=float, default=d.balance_weight)
@@ -86,6 +87,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         contrastive_weight=args.contrastive_weight,
         balance_weight=args.balance_weight,
         augment=args.augment,
+        lr_schedule=args.lr_schedule,
         seed=args.seed,
         num_threads=args.threads,
         model=model,

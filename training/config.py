@@ -29,6 +29,7 @@ class TrainConfig:
     epochs: int = 20
     batch_size: int = 16
     lr: float = 1e-3
+    lr_schedule: Literal["constant", "cosine"] = "constant"
     weight_decay: float = 0.0
     cls_weight: float = 1.0
     contrastive_weight: float = 1.0

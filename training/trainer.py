@@ -64,6 +64,12 @@ def train(
     model_config = build_model_config(config, data)
     model = RalisModel(model_config)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    # "constant" is the paper's setting; "cosine" anneals to 0 over the run, per epoch.
+    scheduler = (
+        torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
+        if config.lr_schedule == "cosine"
+        else None
+    )
     rng = np.random.default_rng(config.seed)
     metrics_path = out_dir / "metrics.jsonl"
     checkpoint_path = out_dir / "checkpoint.pt"
@@ -111,6 +117,9 @@ def train(
                     sums[name] += float(value.detach())
                 if steps % 20 == 0:
                     bar.set_postfix(loss=f"{sums['loss'] / steps:.3f}", best_f1=f"{best_f1:.3f}")
+            epoch_lr = float(optimizer.param_groups[0]["lr"])
+            if scheduler is not None:
+                scheduler.step()
             val_f1, weights_per_class = quick_macro_f1(model, data.val)
             epoch_seconds.append(time.perf_counter() - epoch_start)
             improved = config.select_on == "last" or val_f1 > best_f1
@@ -131,6 +140,7 @@ def train(
                 **{k: v / max(steps, 1) for k, v in sums.items()},
                 "val_macro_f1": val_f1,
                 "best_val_macro_f1": best_f1,
+                "lr": epoch_lr,
                 "seconds": epoch_seconds[-1],
                 "mean_view_weights_per_class": np.round(weights_per_class, 4).tolist(),
             }

@@ -76,3 +76,11 @@ def test_broken_checkpoint_is_refused(tmp_path: Path) -> None:
     path.write_bytes(b"not a checkpoint")
     with pytest.raises(ValueError, match="not a readable RALIS checkpoint"):
         Checkpoint.load(path)
+
+
+def test_cosine_schedule_anneals_the_learning_rate(tmp_path: Path) -> None:
+    config = tiny_config(epochs=4, lr_schedule="cosine")
+    train(config, tmp_path, progress=False)
+    rates = [r["lr"] for r in _records(tmp_path)]
+    expected = [config.lr * (1 + np.cos(np.pi * e / 4)) / 2 for e in range(4)]
+    np.testing.assert_allclose(rates, expected, rtol=1e-6)
