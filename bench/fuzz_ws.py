@@ -32,7 +32,7 @@ from websockets.sync.client import ClientConnection, connect
 
 from bench.machine import load_average
 from bench.report import RESULTS_DIR, format_load, markdown_table
-from bench.serverproc import ServerProcess, metric_delta, resolve_bundle, scrape
+from bench.serverproc import ServerProcess, metric_delta, resolve_bundle, scrape, server_errors
 from service.settings import Settings
 
 PROBE = json.dumps({"type": "samples", "sensor": "__probe__", "samples": [[0.0, 0.0, 0.0]]})
@@ -311,10 +311,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             delta = metric_delta(before, scrape(server.base_url))
             alive = server.alive()
             log = server.log_tail(10_000)
-    internal = sum(
-        v for k, v in delta.items() if k.startswith('ralis_errors_total{kind="internal"')
-    )
-    tracebacks = log.count("Traceback")
+    internal, tracebacks = server_errors(delta, log)
     failures = [v for v in verdicts if not v.ok]
     ok = (
         not failures

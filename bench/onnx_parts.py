@@ -1,46 +1,14 @@
-"""Export a torch module to ONNX as `training.export` does, and open it in onnxruntime."""
+"""ONNX parts for the benchmarks: `training.export`'s exporter and a tuned CPU session."""
 
 from __future__ import annotations
 
-import logging
-import warnings
-from collections.abc import Sequence
 from pathlib import Path
 
-import onnx
 import onnxruntime as ort
-import torch
-from torch import nn
 
-OPSET = 18  # as training.export
+from training.export import export_onnx
 
-
-def export_onnx(
-    module: nn.Module,
-    args: tuple[torch.Tensor, ...],
-    path: Path,
-    inputs: Sequence[str],
-    outputs: Sequence[str],
-) -> None:
-    """torch.export-based ONNX export with a dynamic batch axis (training.export's settings)."""
-    batch = torch.export.Dim("batch", min=1)
-    # The exporter logs one warning per missing torchvision op; none is used here.
-    logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the exporter's deprecation and renaming notes
-        torch.onnx.export(
-            module.eval(),
-            args,
-            str(path),
-            input_names=list(inputs),
-            output_names=list(outputs),
-            dynamic_shapes={name: {0: batch} for name in inputs},
-            opset_version=OPSET,
-            dynamo=True,
-            external_data=False,
-            verbose=False,
-        )
-    onnx.checker.check_model(onnx.load(str(path)))
+__all__ = ["export_onnx", "ort_session"]
 
 
 def ort_session(path: Path, threads: int) -> ort.InferenceSession:

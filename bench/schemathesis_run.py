@@ -20,7 +20,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench.serverproc import ServerProcess, metric_delta, resolve_bundle, scrape
+from bench.serverproc import ServerProcess, metric_delta, resolve_bundle, scrape, server_errors
 from service.settings import DEFAULT_BUNDLE_DIR
 
 CHECKS = (
@@ -70,10 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             delta = metric_delta(before, scrape(server.base_url))
             alive = server.alive()
             log = server.log_tail(10_000)
-    internal = sum(
-        v for k, v in delta.items() if k.startswith('ralis_errors_total{kind="internal"')
-    )
-    tracebacks = log.count("Traceback")
+    internal, tracebacks = server_errors(delta, log)
     print(
         f"schemathesis exit status {status}; server internal errors {internal:.0f}, tracebacks "
         f"in its log {tracebacks}, {'alive' if alive else 'DEAD'}; "

@@ -99,6 +99,14 @@ def metric_delta(before: Mapping[str, float], after: Mapping[str, float]) -> dic
     return {key: value - before.get(key, 0.0) for key, value in after.items()}
 
 
+def server_errors(delta: Mapping[str, float], log: str) -> tuple[float, int]:
+    """Internal errors the server counted in `delta`, and tracebacks in its `log`."""
+    internal = sum(
+        v for k, v in delta.items() if k.startswith('ralis_errors_total{kind="internal"')
+    )
+    return internal, log.count("Traceback")
+
+
 class ServerProcess:
     """`python -m ralis.cli serve` on a free loopback port, with extra `RALIS_*` settings.
 

@@ -48,6 +48,7 @@ from bench.serverproc import (
     scrape,
 )
 from bench.stream_load import (
+    DEFAULT_DATA,
     TEST_SUBJECTS,
     FrameFormat,
     LoadPlan,
@@ -60,7 +61,6 @@ from bench.stream_load import (
 )
 from service.settings import Settings
 
-DEFAULT_DATA = Path("/work/shared/datasets/dsads/daily_sports_activities.zip")
 MIB = 1024 * 1024
 LATENCY_TARGET_S = 0.1
 LATENCY_TARGET_STREAMS = 200

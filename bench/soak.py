@@ -28,6 +28,7 @@ from bench.machine import environment, load_average
 from bench.report import RESULTS_DIR, format_load, markdown_table, save_results
 from bench.serverproc import ServerProcess, metric_delta, resolve_bundle, scrape
 from bench.stream_load import (
+    DEFAULT_DATA,
     TEST_SUBJECTS,
     LoadPlan,
     MessageBook,
@@ -37,7 +38,6 @@ from bench.stream_load import (
     run_streams,
 )
 
-DEFAULT_DATA = Path("/work/shared/datasets/dsads/daily_sports_activities.zip")
 MIB = 1024 * 1024
 # Levelled off: after the warm-up, RSS grows by at most this fraction, and over the last half
 # of the run by at most this many MiB per minute.

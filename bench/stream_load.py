@@ -34,6 +34,14 @@ from service import dsads, frames
 from service.replay import CHUNK_S, MEAN_OFF_CHUNKS
 
 FrameFormat = Literal["json", "binary"]
+# shared/ lies beside the repository (as on the development and CI machines).
+DEFAULT_DATA = (
+    Path(__file__).resolve().parents[2]
+    / "shared"
+    / "datasets"
+    / "dsads"
+    / "daily_sports_activities.zip"
+)
 TEST_SUBJECTS = (6, 7, 8)  # never trained on (training.config's default test split)
 CONNECT_CONCURRENCY = 25  # handshakes in flight at once while opening streams
 TIME_EPS_S = 1e-6

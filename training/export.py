@@ -7,6 +7,7 @@ import itertools
 import logging
 import shutil
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,16 +45,18 @@ class ParityReport:
     samples_per_subset: int
 
 
-def _export(
+def export_onnx(
     module: torch.nn.Module,
     args: tuple[torch.Tensor, ...],
     path: Path,
-    inputs: list[str],
-    outputs: list[str],
+    inputs: Sequence[str],
+    outputs: Sequence[str],
 ) -> None:
     """torch.export-based ONNX export with a dynamic batch axis on every input."""
     module.eval()
     batch = torch.export.Dim("batch", min=1)
+    # The exporter logs one warning per missing torchvision op; none is used here.
+    logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
     dynamic_shapes = {name: {0: batch} for name in inputs}
     with warnings.catch_warnings():
         # The exporter is chatty (deprecations inside torch, axis renaming notes).
@@ -62,8 +65,8 @@ def _export(
             module,
             args,
             str(path),
-            input_names=inputs,
-            output_names=outputs,
+            input_names=list(inputs),
+            output_names=list(outputs),
             dynamic_shapes=dynamic_shapes,
             opset_version=OPSET,
             dynamo=True,
@@ -100,7 +103,7 @@ def export_bundle(
             continue
         file_name = f"encoder_{view.group}.onnx"
         example = torch.zeros(2, view.in_channels, window_samples[view.name])
-        _export(
+        export_onnx(
             EncoderForExport(model, view.group),
             (example,),
             out_dir / file_name,
@@ -110,7 +113,7 @@ def export_bundle(
         encoder_files[view.group] = file_name
     embeddings = torch.randn(2, config.num_views, config.embed_dim)
     mask = torch.ones(2, config.num_views, dtype=torch.bool)
-    _export(
+    export_onnx(
         HeadForExport(model),
         (embeddings, mask),
         out_dir / HEAD_FILE,
