@@ -40,6 +40,7 @@ ANSWER_TIMEOUT_S = 30.0
 EXPECTED_CLOSES = {1009: "frame over uvicorn's size limit"}
 
 Frame = str | bytes
+OVER_LIMIT_FAMILY = "over ws limit"
 
 
 @dataclass(frozen=True)
@@ -149,7 +150,7 @@ def fixed_cases(sensors: Sequence[str], max_message_bytes: int) -> list[Case]:
         ("binary", head + chunk(0, 3, 0, 25.0, 0.0)),
         ("binary", b"\x01\x01\x00\x00" + bytes(15)),
         ("json as bytes", samples("x").encode()),
-        ("over ws limit", b"\x00" * (4 * max_message_bytes + 1024)),
+        (OVER_LIMIT_FAMILY, b"\x00" * (4 * max_message_bytes + 1024)),
     ]
     return [Case(family, frame) for family, frame in cases]
 
@@ -251,7 +252,11 @@ class Fuzzer:
         except ConnectionClosed as closed:
             self.close()
             code = closed.rcvd.code if closed.rcvd else None
-            ok = code in EXPECTED_CLOSES
+            # A frame over uvicorn's size limit is refused with 1009 and the socket closed;
+            # while the client is still writing that frame the close frame can be lost in
+            # the reset, so there "no close frame" is the same refusal seen from our side.
+            dropped_oversized = code is None and case.family == OVER_LIMIT_FAMILY
+            ok = code in EXPECTED_CLOSES or dropped_oversized
             return Verdict(case.family, f"closed {code}", ok)
         if not replies:
             return Verdict(case.family, "accepted silently", True)  # e.g. a valid config
