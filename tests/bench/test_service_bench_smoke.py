@@ -100,6 +100,7 @@ def test_soak_and_fuzz_quick_against_a_real_server(
     )
     fuzz = json.loads((tmp_path / "fuzz_ws_quick.json").read_text())
     assert fuzz["passed"] and fuzz["failures"] == [] and fuzz["internal_errors"] == 0
-    assert fuzz["by_family"]["over ws limit"] == {"closed 1009": 1}
+    # Refused with 1009; the close frame may be lost in the reset while the frame is written.
+    assert fuzz["by_family"]["over ws limit"] in ({"closed 1009": 1}, {"closed None": 1})
     assert fuzz["health"]["prediction"] == "prediction"
     assert "PASS" in capsys.readouterr().out
