@@ -18,16 +18,17 @@ _MASKED_LOGIT = -1e9
 def pair_nt_xent(
     a: torch.Tensor, b: torch.Tensor, valid: torch.Tensor, temperature: float
 ) -> torch.Tensor:
-    """NT-Xent between paired sets, batched over P pairs, both directions.
+    """Paper Eq. 4-6: L_pair(a, b) = l(a, b) + l(b, a), batched over P pairs.
 
-    Sample i's positive is its partner; negatives are every other *valid* sample of the
-    batch on both sides (SimCLR-style 2N - 2 negatives).
+    l is NT-Xent with cosine similarity: sample i's positive is its partner; negatives are
+    every other *valid* sample of the batch on both sides (SimCLR-style 2N - 2 negatives).
+    The two directions are **summed**, as in Eq. 4 (not averaged).
 
     Args:
         a, b: `(P, N, D)` paired embeddings.
         valid: `(P, N)` bool, which samples take part in each pair's loss.
     Returns:
-        `(P, N)` per-sample loss averaged over the two directions; 0 where not valid.
+        `(P, N)` per-sample loss, the sum of the two directions; 0 where not valid.
     """
     n = a.shape[1]
     z = F.normalize(torch.cat([a, b], dim=1), dim=-1)  # (P, 2N, D)
@@ -39,7 +40,7 @@ def pair_nt_xent(
     partner = torch.arange(2 * n, device=a.device).roll(n)  # i <-> i + N
     positive = logits.gather(-1, partner.expand(logits.shape[0], -1).unsqueeze(-1)).squeeze(-1)
     loss = torch.logsumexp(logits, dim=-1) - positive  # (P, 2N)
-    loss = (loss[:, :n] + loss[:, n:]) / 2
+    loss = loss[:, :n] + loss[:, n:]  # Eq. 4: l(a, b) + l(b, a)
     return torch.where(valid, loss, torch.zeros_like(loss))
 
 

@@ -27,19 +27,45 @@ def _cos(u: torch.Tensor, v: torch.Tensor) -> float:
 def _nt_xent_one(
     anchors: list[torch.Tensor], partners: list[torch.Tensor], i: int, t: float
 ) -> float:
-    """Loop form of one sample's two-direction NT-Xent over the valid samples listed."""
-    both_sides = anchors + partners
+    """Paper Eq. 4-6, transcribed literally for sample i of a batch of N pairs.
+
+    Eq. 5-6 (NT-Xent, cosine similarity): with the 2N embeddings u_1..u_N = a_1..a_N and
+    u_{N+1}..u_{2N} = b_1..b_N,
+        l(a_i, b_i) = -log( exp(sim(a_i, b_i) / t) / sum_{k != i} exp(sim(a_i, u_k) / t) ),
+    and Eq. 4 sums both directions: L_pair(i) = l(a_i, b_i) + l(b_i, a_i).
+    """
+    u = anchors + partners
     n = len(anchors)
-    total = 0.0
-    for anchor_index, positive_index in ((i, n + i), (n + i, i)):
-        anchor = both_sides[anchor_index]
+
+    def nt_xent(anchor_index: int, positive_index: int) -> float:
+        numerator = math.exp(_cos(u[anchor_index], u[positive_index]) / t)
         denominator = sum(
-            math.exp(_cos(anchor, other) / t)
-            for k, other in enumerate(both_sides)
-            if k != anchor_index
+            math.exp(_cos(u[anchor_index], u[k]) / t) for k in range(2 * n) if k != anchor_index
         )
-        total += -math.log(math.exp(_cos(anchor, both_sides[positive_index]) / t) / denominator)
-    return total / 2
+        return -math.log(numerator / denominator)
+
+    return nt_xent(i, n + i) + nt_xent(n + i, i)
+
+
+def test_pair_nt_xent_sums_both_directions_hand_computed() -> None:
+    """Orthonormal a = b = (e1, e2): each direction is log(1 + 2 exp(-1/t)); Eq. 4 sums two."""
+    a = torch.eye(2).unsqueeze(0)  # (P=1, N=2, D=2)
+    valid = torch.ones(1, 2, dtype=torch.bool)
+    expected = 2 * math.log(1 + 2 * math.exp(-1 / TEMPERATURE))
+    loss = pair_nt_xent(a, a.clone(), valid, TEMPERATURE)
+    torch.testing.assert_close(loss, torch.full((1, 2), expected))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_pair_nt_xent_matches_eq_4_to_6(seed: int) -> None:
+    gen = torch.Generator().manual_seed(seed)
+    a, b = torch.randn(1, 6, 5, generator=gen), torch.randn(1, 6, 5, generator=gen)
+    valid = torch.ones(1, 6, dtype=torch.bool)
+    loss = pair_nt_xent(a, b, valid, TEMPERATURE)[0]
+    anchors, partners = list(a[0]), list(b[0])
+    for i in range(6):
+        expected = _nt_xent_one(anchors, partners, i, TEMPERATURE)
+        assert float(loss[i]) == pytest.approx(expected, rel=1e-5)
 
 
 def _random_inputs(seed: int, batch: int = 7, views: int = 4, dim: int = 5):
