@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.auth import require_api_key
 from service.errors import ServiceError
+from service.limits import body_limits
 from service.metrics import Metrics
 from service.middleware import BodyLimitMiddleware, RequestMetricsMiddleware
 from service.predictor import Predictor
@@ -40,14 +41,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=_package_version(),
         lifespan=_lifespan,
     )
-    app.state.ralis = ServiceState(settings, metrics, StreamRegistry(settings.max_streams))
+    streams = StreamRegistry(
+        settings.max_streams, settings.max_pending_streams, settings.max_streams_per_client
+    )
+    state = ServiceState(settings, metrics, streams)
+    app.state.ralis = state
     for router in (health.router, model.router, predict.router, stream.router):
         app.include_router(router)
     app.router.routes.append(
         Route("/metrics", endpoint=MetricsEndpoint(metrics, settings), methods=["GET"])
     )
     _add_exception_handlers(app, metrics)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, metrics=metrics)
+    app.add_middleware(BodyLimitMiddleware, limits=lambda: state.body_limits, metrics=metrics)
     app.add_middleware(RequestMetricsMiddleware, metrics=metrics)  # outermost: sees every status
     return app
 
@@ -66,6 +71,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     predictor = Predictor(runtime, settings, state.metrics)
     predictor.start()
     state.runtime, state.predictor = runtime, predictor
+    state.body_limits = body_limits(list(manifest.views), settings)
     state.metrics.set_model(manifest.model_name, manifest.model_version, runtime.provider)
     state.metrics.init_labels(manifest.view_names, manifest.classes)
     state.ready = True
@@ -113,6 +119,8 @@ def _add_exception_handlers(app: FastAPI, metrics: Metrics) -> None:
     async def service_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ServiceError)
         metrics.errors.labels(kind=exc.kind).inc()
+        if exc.status_code >= 500 and exc.kind == "internal":
+            logger.error("internal error: %s", exc.detail)
         headers = {"Retry-After": "1"} if exc.status_code == 503 else None
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
 

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
+import math
+import resource
+import signal
 import socket
 import sys
 from typing import Any
@@ -14,6 +18,7 @@ from pydantic import ValidationError
 
 from ralis.bundle import BundleError, load_manifest
 from service.app import create_app
+from service.protocol import guarded_protocol
 from service.settings import Settings
 from service.state import ServiceState
 
@@ -90,7 +95,10 @@ def main(argv: list[str] | None = None) -> int:
         log_level=settings.log_level,
         log_config=None,  # keep the logging set up above
         ws_max_size=4 * settings.max_message_bytes,  # beyond the app's error-frame limit: 1009
-        timeout_graceful_shutdown=int(settings.shutdown_timeout_s) or 1,
+        timeout_graceful_shutdown=max(1, math.ceil(settings.shutdown_timeout_s)),
+        # Slow and idle clients (service/protocol.py); uvicorn's keep-alive timer takes floats.
+        http=guarded_protocol(settings.header_timeout_s, settings.body_timeout_s),
+        timeout_keep_alive=settings.keep_alive_timeout_s,  # type: ignore[arg-type]
         proxy_headers=True,
         server_header=False,
         # Sample chunks are a few hundred bytes: deflate costs CPU and a zlib state per stream
@@ -98,6 +106,10 @@ def main(argv: list[str] | None = None) -> int:
         ws_per_message_deflate=False,
     )
     server = GracefulServer(config, app.state.ralis)
+    _raise_open_files_limit()
+    # uvicorn re-raises a handled SIGTERM once it has shut down, with the handler it found:
+    # the default one would end a clean shutdown with status 143. A no-op lets main return 0.
+    signal.signal(signal.SIGTERM, lambda *_: None)
     try:
         # uvicorn's loop choice (uvloop when installed), which asyncio.run would bypass.
         with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
@@ -107,6 +119,16 @@ def main(argv: list[str] | None = None) -> int:
     if not server.started:
         return 1  # startup failed; uvicorn has logged why
     return 0
+
+
+def _raise_open_files_limit() -> None:
+    """Use the hard limit on open files: each connection holds a descriptor, and the usual
+    soft limit of 1,024 is reached by a few hundred streams plus a burst of connections."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        target = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ ErrorKind = Literal[
     "unknown_sensor",
     "bad_shape",
     "non_finite",
+    "out_of_range",
     "empty_sensors",
     "short_window",
     "bad_rate",
@@ -16,8 +17,11 @@ ErrorKind = Literal[
     "message_too_large",
     "bad_message",
     "stream_time",
+    "stream_limit",
     "too_many_streams",
     "unauthorized",
+    "forbidden_origin",
+    "unsupported_media_type",
     "validation",
     "overloaded",
     "not_ready",
@@ -56,3 +60,12 @@ class NotReadyError(ServiceError):
 
     def __init__(self, detail: str = "the model is not loaded; retry shortly") -> None:
         super().__init__("not_ready", detail)
+
+
+class NonFiniteOutputError(ServiceError):
+    """The model answered NaN or infinity: an internal error, logged and counted, never a 200."""
+
+    status_code = 500
+
+    def __init__(self, detail: str) -> None:
+        super().__init__("internal", detail)

@@ -7,6 +7,7 @@ FastAPI decodes a JSON body with `json.loads` before validating it; for a predic
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -18,13 +19,17 @@ from starlette.responses import Response
 
 
 class FastJSONRequest(Request):
-    """A request whose `json()` uses pydantic's parser."""
+    """A request whose `json()` uses pydantic's parser, in a worker thread for large bodies
+    so that the event loop keeps serving streams meanwhile."""
 
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
             body = await self.body()
             try:
-                self._json = pydantic_core.from_json(body)
+                if len(body) > self.app.state.ralis.settings.offload_parse_bytes:
+                    self._json = await asyncio.to_thread(pydantic_core.from_json, body)
+                else:
+                    self._json = pydantic_core.from_json(body)
             except ValueError:
                 # The standard parser raises the JSONDecodeError (with its position) that
                 # FastAPI turns into a 422; bad bodies are rare, so parsing twice is fine.

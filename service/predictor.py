@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from service.batching import MicroBatcher
-from service.errors import InputError
+from service.errors import InputError, NonFiniteOutputError
 from service.metrics import SOURCES, STAGES, Metrics
 from service.preprocess import Float32Array, FloatArray, check_rate, normalise, prepare_window
 from service.runtime import HeadOutput, ModelRuntime
@@ -120,9 +120,18 @@ class Predictor:
         for name, samples in sensors.items():
             view = self.views[name]
             rate = check_rate(
-                view, rates_hz.get(name, view.sampling_rate_hz), self._settings.max_sampling_rate_hz
+                view,
+                rates_hz.get(name, view.sampling_rate_hz),
+                self._settings.max_sampling_rate_hz,
+                self._settings.min_sampling_rate_hz,
             )
-            windows[name] = prepare_window(view, samples, rate, self._settings.min_window_fraction)
+            windows[name] = prepare_window(
+                view,
+                samples,
+                rate,
+                self._settings.min_window_fraction,
+                self._settings.max_abs_sample,
+            )
         return windows
 
     async def predict(
@@ -178,6 +187,11 @@ class Predictor:
         seconds: float,
         source: Source,
     ) -> Prediction:
+        if not (np.isfinite(probabilities).all() and np.isfinite(weights).all()):
+            # Inputs are range-checked, so this is the model's fault: never answer it as a 200.
+            raise NonFiniteOutputError(
+                f"the model gave non-finite outputs for views {', '.join(present)}"
+            )
         classes = self.manifest.classes
         activity = classes[int(np.argmax(probabilities))]
         views_used = [name for name in self.views if name in present]  # manifest order

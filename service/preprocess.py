@@ -14,8 +14,13 @@ FloatArray = npt.NDArray[np.float64]
 Float32Array = npt.NDArray[np.float32]
 
 
-def as_samples(view: ViewSpec, samples: object) -> FloatArray:
-    """Check a sensor's (N, C) samples: a non-empty rectangle of finite numbers, C = channels."""
+def as_samples(view: ViewSpec, samples: object, max_abs: float) -> FloatArray:
+    """Check a sensor's (N, C) samples: a non-empty rectangle of finite numbers of magnitude
+    at most `max_abs`, C = channels.
+
+    The magnitude bound matters: finite but huge values (1e308) overflow to inf in float32 and
+    the model would answer NaN.
+    """
     n_channels = len(view.channels)
     expected = f"a list of rows of {n_channels} numbers ({', '.join(view.channels)})"
     try:
@@ -41,16 +46,29 @@ def as_samples(view: ViewSpec, samples: object) -> FloatArray:
             f"sensor '{view.name}': non-finite value at sample {row}, channel "
             f"'{view.channels[column]}'; only finite numbers are accepted",
         )
+    too_large = np.abs(array) > max_abs
+    if too_large.any():
+        row, column = (int(i) for i in np.argwhere(too_large)[0])
+        raise InputError(
+            "out_of_range",
+            f"sensor '{view.name}': value {array[row, column]:.3g} at sample {row}, channel "
+            f"'{view.channels[column]}' is out of range; values must lie within +-{max_abs:g}",
+        )
     return array
 
 
-def check_rate(view: ViewSpec, rate_hz: float, max_rate_hz: float) -> float:
-    """Refuse a sampling rate that is not a positive finite number up to `max_rate_hz`."""
-    if not math.isfinite(rate_hz) or not 0.0 < rate_hz <= max_rate_hz:
+def check_rate(view: ViewSpec, rate_hz: float, max_rate_hz: float, min_rate_hz: float) -> float:
+    """Refuse a sampling rate that is not a finite number in [`min_rate_hz`, `max_rate_hz`].
+
+    The floor keeps a few samples from standing for a long span: resampled onto the model's
+    grid they carry no activity, and on a stream they would make many windows at once.
+    """
+    if not math.isfinite(rate_hz) or not 0.0 < min_rate_hz <= rate_hz <= max_rate_hz:
         raise InputError(
             "bad_rate",
             f"sensor '{view.name}': sampling rate {rate_hz:g} Hz is not accepted; "
-            f"give a rate in (0, {max_rate_hz:g}] Hz (the model's is {view.sampling_rate_hz:g} Hz)",
+            f"give a rate in [{min_rate_hz:g}, {max_rate_hz:g}] Hz "
+            f"(the model's is {view.sampling_rate_hz:g} Hz)",
         )
     return rate_hz
 
@@ -106,8 +124,8 @@ def normalise(view: ViewSpec, window: FloatArray) -> Float32Array:
 
 
 def prepare_window(
-    view: ViewSpec, samples: object, rate_hz: float, min_window_fraction: float
+    view: ViewSpec, samples: object, rate_hz: float, min_window_fraction: float, max_abs: float
 ) -> Float32Array:
     """Validate, resample, fit and normalise one sensor's window into the encoder's (C, T) input."""
-    array = as_samples(view, samples)
+    array = as_samples(view, samples, max_abs)
     return normalise(view, fit_window(view, array, rate_hz, min_window_fraction))

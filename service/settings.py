@@ -20,7 +20,10 @@ MIN_API_KEY_CHARS = 16
 class Settings(BaseSettings):
     """Everything the service needs to start; one instance is handed to `create_app`."""
 
-    model_config = SettingsConfigDict(env_prefix="RALIS_", extra="ignore", frozen=True)
+    # allow_inf_nan=False: "inf" for a timeout or a limit is refused, not taken as "never".
+    model_config = SettingsConfigDict(
+        env_prefix="RALIS_", extra="ignore", frozen=True, allow_inf_nan=False
+    )
 
     bundle_dir: Path = DEFAULT_BUNDLE_DIR
     host: str = "127.0.0.1"
@@ -38,24 +41,60 @@ class Settings(BaseSettings):
 
     # Input preparation.
     min_window_fraction: float = Field(default=0.9, gt=0.0, le=1.0)
-    max_sampling_rate_hz: float = Field(default=2000.0, gt=0.0)
+    max_sampling_rate_hz: float = Field(default=2000.0, gt=0.0, le=1e6)
+    # Below this a window is a handful of samples standing for seconds (service/preprocess.py).
+    min_sampling_rate_hz: float = Field(default=5.0, gt=0.0)
+    # Samples beyond this magnitude are refused: float32-safe with room for the normalisation,
+    # and far beyond any physical sensor (an accelerometer's 1e6 m/s^2 is 100,000 g).
+    max_abs_sample: float = Field(default=1e6, gt=0.0, le=1e30)
 
-    # Request limits.
-    max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    # Request limits. None: derived from the model (service/limits.py): the largest valid
+    # request at `body_rate_margin` times the model's rates, plus room for JSON overhead.
+    max_body_bytes: int | None = Field(default=None, ge=1024)
+    max_batch_body_bytes: int | None = Field(default=None, ge=1024)
+    body_rate_margin: float = Field(default=4.0, ge=1.0, le=100.0)
     max_batch_windows: int = Field(default=64, ge=1, le=10_000)
+    # Bodies larger than this are parsed in a worker thread, off the event loop.
+    offload_parse_bytes: int = Field(default=64 * 1024, ge=0)
+
+    # Slow and idle HTTP clients (service/protocol.py): a request's headers must arrive within
+    # `header_timeout_s` of the connection (or of the previous response); a body may pause at
+    # most `body_timeout_s` between chunks; an idle keep-alive connection closes after
+    # `keep_alive_timeout_s`.
+    header_timeout_s: float = Field(default=10.0, gt=0.0, le=3600.0)
+    body_timeout_s: float = Field(default=10.0, gt=0.0, le=3600.0)
+    keep_alive_timeout_s: float = Field(default=5.0, gt=0.0, le=3600.0)
 
     # Streams.
     max_streams: int = Field(default=256, ge=1)
+    # Connections still authenticating hold no stream slot; they are capped on their own.
+    max_pending_streams: int = Field(default=64, ge=1)
+    # Open and authenticating streams from one client address; 0: no limit.
+    max_streams_per_client: int = Field(default=32, ge=0)
     max_message_bytes: int = Field(default=1024 * 1024, ge=1024)
-    stream_idle_timeout_s: float = Field(default=60.0, gt=0.0)
-    stream_auth_timeout_s: float = Field(default=5.0, gt=0.0)
-    stale_after_s: float = Field(default=1.0, gt=0.0)
+    stream_idle_timeout_s: float = Field(default=60.0, gt=0.0, le=86400.0)
+    stream_auth_timeout_s: float = Field(default=5.0, gt=0.0, le=600.0)
+    stale_after_s: float = Field(default=1.0, gt=0.0, le=60.0)
     hop_s: float = Field(default=1.0, ge=0.1, le=60.0)
-    shutdown_timeout_s: float = Field(default=10.0, gt=0.0)
+    # Work per message and memory per stream (service/stream.py).
+    max_chunk_span_s: float = Field(default=10.0, ge=0.1, le=3600.0)
+    max_windows_per_message: int = Field(default=16, ge=1, le=10_000)
+    max_stream_buffer_bytes: int = Field(default=4 * 1024 * 1024, ge=64 * 1024)
+    shutdown_timeout_s: float = Field(default=10.0, gt=0.0, le=3600.0)
 
     # Access.
     api_keys: Annotated[tuple[str, ...], NoDecode] = Field(default=(), repr=False)
     metrics_require_auth: bool = False
+    # Browser origins allowed to open streams (exact "scheme://host[:port]"); empty: any.
+    # Clients that send no Origin header (not browsers) are not affected.
+    allowed_origins: Annotated[tuple[str, ...], NoDecode] = ()
+
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(origin.strip().rstrip("/") for origin in value.split(",") if origin.strip())
+        return value
 
     @field_validator("api_keys", mode="before")
     @classmethod
@@ -81,10 +120,10 @@ class Settings(BaseSettings):
     def _check_combinations(self) -> Settings:
         if self.metrics_require_auth and not self.api_keys:
             raise ValueError("metrics_require_auth needs at least one key in api_keys")
-        if self.max_message_bytes > self.max_body_bytes:
+        if self.min_sampling_rate_hz > self.max_sampling_rate_hz:
             raise ValueError(
-                f"max_message_bytes ({self.max_message_bytes}) must not exceed "
-                f"max_body_bytes ({self.max_body_bytes})"
+                f"min_sampling_rate_hz ({self.min_sampling_rate_hz}) must not exceed "
+                f"max_sampling_rate_hz ({self.max_sampling_rate_hz})"
             )
         return self
 

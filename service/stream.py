@@ -9,6 +9,13 @@ gone stale (no data for more than ``stale_after_s`` before ``t_end``), or once s
 already ``stale_after_s`` past it. It uses the sensors that are not stale and whose samples
 cover at least ``min_window_fraction`` of the window; gaps are bridged by linear
 interpolation and the window is resampled onto the model's grid.
+
+Work per message is bounded so that one hostile message cannot stall the server: a chunk may
+cover at most `max_chunk_span_s` of sample time, its rate is at least `min_rate_hz`, a stream
+holds at most `max_buffer_bytes` of samples, and one message makes at most
+`max_windows_per_message` windows (the oldest due windows beyond that are skipped and
+counted). Windows are sliced out of the sorted sample times by binary search, so building one
+costs O(log N + window), not O(N).
 """
 
 from __future__ import annotations
@@ -28,6 +35,22 @@ EPS_S = 1e-6
 # Sample times beyond this lose the resolution EPS_S needs (float64 spacing near 2**32 s is
 # 1e-6 s); 2**32 s still holds Unix time in seconds until 2106.
 MAX_TIME_S = 2.0**32
+
+
+# What one buffered sample costs: its values plus its time and duration, all float64.
+_FLOAT_BYTES = 8
+
+
+@dataclass(frozen=True)
+class StreamLimits:
+    """Bounds on what one message and one stream may cost (see the module docstring)."""
+
+    max_rate_hz: float = 2000.0
+    min_rate_hz: float = 5.0
+    max_abs_sample: float = 1e6
+    max_chunk_span_s: float = 10.0
+    max_windows_per_message: int = 16
+    max_buffer_bytes: int = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -74,6 +97,21 @@ class _SensorBuffer:
     def size(self) -> int:
         return self._end - self._start
 
+    @property
+    def bytes_per_sample(self) -> int:
+        return (self._values.shape[1] + 2) * _FLOAT_BYTES
+
+    def window_slice(self, t_end: float) -> slice:
+        """Indices (into the live samples) of the samples inside the window ending at `t_end`.
+
+        Sample times are strictly increasing (chunks move forward, see `StreamState.append`),
+        so two binary searches find them.
+        """
+        times = self.times
+        first = int(times.searchsorted(t_end - self.window_s - EPS_S, side="left"))
+        stop = int(times.searchsorted(t_end - EPS_S, side="left"))
+        return slice(first, stop)
+
     def append(self, times: FloatArray, values: FloatArray, rate_hz: float) -> None:
         count = times.shape[0]
         if self._end + count > self._times.shape[0]:
@@ -112,14 +150,16 @@ class StreamState:
         hop_s: float,
         stale_after_s: float,
         min_window_fraction: float,
-        max_rate_hz: float,
+        limits: StreamLimits | None = None,
     ) -> None:
         self._views = {view.name: view for view in views}
         self._buffers: dict[str, _SensorBuffer] = {}
         self._stale_after_s = stale_after_s
         self._min_fraction = min_window_fraction
-        self._max_rate_hz = max_rate_hz
+        self._limits = limits or StreamLimits()
         self._hop_s = hop_s
+        # Due windows that the last `collect` skipped because of max_windows_per_message.
+        self.skipped_windows = 0
         self._next_k: int | None = None  # next window ends at next_k * hop_s
         self._last_t_end: float | None = None
         self._trimmed_for: float | None = None  # the _last_t_end all buffers were trimmed for
@@ -171,11 +211,30 @@ class StreamState:
             raise InputError(
                 "unknown_sensor", f"unknown sensor {sensor!r}; known: {', '.join(self._views)}"
             )
-        values = as_samples(view, samples)
+        values = as_samples(view, samples, self._limits.max_abs_sample)
         buffer = self._buffers.get(sensor) or _SensorBuffer(view)
         if rate_hz is None:
             rate_hz = buffer.rate_hz if buffer.rate_hz is not None else view.sampling_rate_hz
-        rate = check_rate(view, rate_hz, self._max_rate_hz)
+        limits = self._limits
+        rate = check_rate(view, rate_hz, limits.max_rate_hz, limits.min_rate_hz)
+        span_s = values.shape[0] / rate
+        if span_s > limits.max_chunk_span_s + EPS_S:
+            raise InputError(
+                "stream_limit",
+                f"sensor {sensor!r}: this chunk of {values.shape[0]} samples at {rate:g} Hz "
+                f"covers {span_s:g} s of sample time; one chunk may cover at most "
+                f"{limits.max_chunk_span_s:g} s; send smaller chunks",
+            )
+        added_bytes = values.shape[0] * buffer.bytes_per_sample
+        buffered = self.buffered_bytes()
+        if buffered + added_bytes > limits.max_buffer_bytes:
+            raise InputError(
+                "stream_limit",
+                f"sensor {sensor!r}: this chunk ({added_bytes} bytes buffered) would take the "
+                f"stream's buffer to {buffered + added_bytes} bytes, over its "
+                f"{limits.max_buffer_bytes} bytes; a sensor far ahead of the others or a very "
+                "high rate fills it: lower stale_after_s, the rate or the chunk size",
+            )
         if t0 is None:
             start = buffer.reached if buffer.size else 0.0
         elif not math.isfinite(t0) or abs(t0) > MAX_TIME_S:
@@ -205,19 +264,36 @@ class StreamState:
         self._buffers[sensor] = buffer
         self._appended.append(buffer)
 
+    def buffered_bytes(self) -> int:
+        """Bytes of samples this stream holds (values, times and durations)."""
+        return sum(b.size * b.bytes_per_sample for b in self._buffers.values())
+
     def collect(self) -> list[DueWindow]:
-        """The windows that the chunks added so far have made due, oldest first."""
+        """The windows that the chunks added so far have made due, oldest first.
+
+        At most `max_windows_per_message` are returned: the newest ones; how many older due
+        windows were skipped is left in `skipped_windows`.
+        """
+        self.skipped_windows = 0
         if not self._appended:
             return []
-        due = self._collect_due()
+        ends = self._due_ends()
+        cap = self._limits.max_windows_per_message
+        self.skipped_windows = max(0, len(ends) - cap)
+        due = []
+        for t_end in ends[self.skipped_windows :]:
+            windows = self._windows_at(t_end)
+            if windows:
+                due.append(DueWindow(t_end, windows))
         self._trim()
         return due
 
     # --- timeline --------------------------------------------------------------------
 
-    def _collect_due(self) -> list[DueWindow]:
+    def _due_ends(self) -> list[float]:
+        """Ends of the windows now due, oldest first; moves the timeline past them."""
         frontier = max(b.reached for b in self._buffers.values())
-        due: list[DueWindow] = []
+        due: list[float] = []
         while True:
             earliest = self._earliest_useful_end()
             if earliest is None:
@@ -230,9 +306,7 @@ class StreamState:
                 break  # no progress possible (float resolution): never spin the event loop
             if t_end > frontier + EPS_S or not self._ready(t_end, frontier):
                 break
-            windows = self._windows_at(t_end)
-            if windows:
-                due.append(DueWindow(t_end, windows))
+            due.append(t_end)
             self._last_t_end = t_end
             self._next_k += 1
         return due
@@ -268,22 +342,26 @@ class StreamState:
             if buffer is None or buffer.reached < t_end - self._stale_after_s:
                 continue  # absent or stale
             window_s = buffer.window_s
-            times = buffer.times
-            inside = (times >= t_end - window_s - EPS_S) & (times < t_end - EPS_S)
-            inside_durations = buffer.durations[inside]
-            covered_s = float(inside_durations.sum())
+            inside = buffer.window_slice(t_end)
+            if inside.stop == inside.start:
+                continue
+            durations = buffer.durations
+            covered_s = float(durations[inside].sum())
             if covered_s + EPS_S < self._min_fraction * window_s:
                 continue
+            times, values = buffer.times, buffer.values
             grid = t_end - window_s + buffer.grid_steps
             inside_times = times[inside]
             if inside_times.shape == grid.shape and np.abs(inside_times - grid).max() <= EPS_S:
-                windows[name] = buffer.values[inside]  # the usual case: samples on the grid
+                windows[name] = values[inside]  # the usual case: samples on the grid
                 continue
             # Older samples may not bleed in across a gap: from one sample before the window on,
-            # so a window starting in a gap is padded by its first sample's values.
-            start = t_end - window_s - float(inside_durations[0]) - EPS_S
-            near = times >= start
-            windows[name] = interpolate(times[near], buffer.values[near], grid)
+            # so a window starting in a gap is padded by its first sample's values. One sample
+            # after the window is the last grid point's right-hand anchor.
+            start_s = t_end - window_s - float(durations[inside.start]) - EPS_S
+            first = int(times.searchsorted(start_s, side="left"))
+            near = slice(first, min(inside.stop + 1, times.shape[0]))
+            windows[name] = interpolate(times[near], values[near], grid)
         return windows
 
     def _trim(self) -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 from fastapi import APIRouter, WebSocket
@@ -27,7 +29,7 @@ from service.schemas import (
     SamplesMessage,
 )
 from service.state import ServiceState
-from service.stream import StreamState
+from service.stream import DueWindow, StreamLimits, StreamState
 
 logger = logging.getLogger(__name__)
 
@@ -61,24 +63,49 @@ async def stream(websocket: WebSocket, state: StateDep) -> None:
     Client messages: `{"type": "samples", "sensor", "samples", "t0"?, "rate_hz"?}`,
     `{"type": "config", "hop_s"?, "stale_after_s"?}` and, first and only when API keys are on
     and no Authorization header was sent, `{"type": "auth", "token"}`.
+
+    Admission comes before cost: a browser origin outside `allowed_origins` is refused before
+    the handshake (403); a connection then waits for authentication as *pending*, capped on
+    its own and per client address, and takes a stream slot only once authenticated.
     """
     metrics = state.metrics
+    settings = state.settings
+    if not _origin_allowed(websocket, settings.allowed_origins):
+        metrics.errors.labels(kind="forbidden_origin").inc()
+        await websocket.close(POLICY)  # before accept: the handshake is answered with 403
+        return
     await websocket.accept()
-    if state.streams.closing.is_set():
-        await websocket.close(GOING_AWAY, "server shutting down")
+    client = websocket.client.host if websocket.client else "unknown"
+    refusal = state.streams.try_admit(client)
+    if refusal is not None:
+        if state.streams.closing.is_set():
+            await websocket.close(GOING_AWAY, refusal)
+            return
+        metrics.errors.labels(kind="too_many_streams").inc()
+        await _send(websocket, ErrorMessage(detail=refusal))
+        await websocket.close(POLICY, refusal)
         return
-    if not state.streams.try_open():
-        kind: ErrorKind = "too_many_streams"
-        metrics.errors.labels(kind=kind).inc()
-        reason = f"too many streams (at most {state.streams.max_streams}); retry later"
-        await _send(websocket, ErrorMessage(detail=reason))
-        await websocket.close(POLICY, reason)
-        return
-    metrics.active_streams.inc()
-    wait = FrameWait(state.settings.stream_idle_timeout_s)
+    wait = FrameWait(settings.stream_idle_timeout_s)
     state.streams.waiting.add(wait)
+    opened = False
     try:
-        await _serve(websocket, state, wait)
+        predictor = state.predictor
+        if predictor is None or not state.ready:
+            raise _Close(TRY_AGAIN_LATER, "the model is not loaded; retry shortly")
+        if settings.api_keys and not key_is_valid(bearer_token(websocket.headers), settings.api_keys):
+            wait.timeout_s = settings.stream_auth_timeout_s
+            await _authenticate_by_message(websocket, state, wait)
+            wait.timeout_s = settings.stream_idle_timeout_s
+        if not state.streams.try_open():
+            if state.streams.closing.is_set():
+                raise _Close(GOING_AWAY, "server shutting down")
+            metrics.errors.labels(kind="too_many_streams").inc()
+            reason = f"too many streams (at most {state.streams.max_streams}); retry later"
+            await _send(websocket, ErrorMessage(detail=reason))
+            raise _Close(POLICY, reason)
+        opened = True
+        metrics.active_streams.inc()
+        await _serve(websocket, state, predictor, wait)
     except _Close as close:
         if websocket.application_state == WebSocketState.CONNECTED:
             with contextlib.suppress(RuntimeError, WebSocketDisconnect):
@@ -94,25 +121,34 @@ async def stream(websocket: WebSocket, state: StateDep) -> None:
     finally:
         wait.close()
         state.streams.waiting.discard(wait)
-        state.streams.release()
-        metrics.active_streams.dec()
+        state.streams.release(client, opened)
+        if opened:
+            metrics.active_streams.dec()
 
 
-async def _serve(websocket: WebSocket, state: StateDep, wait: FrameWait) -> None:
+def _origin_allowed(websocket: WebSocket, allowed: Sequence[str]) -> bool:
+    """True unless an allow-list is set and a browser sent an Origin outside it."""
+    origin = websocket.headers.get("origin")
+    return not allowed or origin is None or origin.rstrip("/") in allowed
+
+
+async def _serve(
+    websocket: WebSocket, state: ServiceState, predictor: Predictor, wait: FrameWait
+) -> None:
     settings = state.settings
-    predictor = state.predictor
-    if predictor is None or not state.ready:
-        raise _Close(TRY_AGAIN_LATER, "the model is not loaded; retry shortly")
-    if settings.api_keys and not key_is_valid(bearer_token(websocket.headers), settings.api_keys):
-        wait.timeout_s = settings.stream_auth_timeout_s
-        await _authenticate_by_message(websocket, state, wait)
-        wait.timeout_s = settings.stream_idle_timeout_s
     timeline = StreamState(
         predictor.manifest.views,
         hop_s=settings.hop_s,
         stale_after_s=settings.stale_after_s,
         min_window_fraction=settings.min_window_fraction,
-        max_rate_hz=settings.max_sampling_rate_hz,
+        limits=StreamLimits(
+            max_rate_hz=settings.max_sampling_rate_hz,
+            min_rate_hz=settings.min_sampling_rate_hz,
+            max_abs_sample=settings.max_abs_sample,
+            max_chunk_span_s=settings.max_chunk_span_s,
+            max_windows_per_message=settings.max_windows_per_message,
+            max_buffer_bytes=settings.max_stream_buffer_bytes,
+        ),
     )
     await _send(
         websocket,
@@ -135,36 +171,59 @@ async def _serve(websocket: WebSocket, state: StateDep, wait: FrameWait) -> None
             raise _Close(GOING_AWAY, "server shutting down")
         assert raw is not None
         try:
-            if isinstance(raw, bytes) and is_binary_frame(raw):
-                _check_size(raw, settings.max_message_bytes)
-                chunks = decode_frame(raw, predictor.manifest.view_names)
-                await _handle_samples(websocket, timeline, predictor, chunks)
-                continue
-            message = _parse(raw, settings.max_message_bytes)
-            if isinstance(message, AuthMessage):
-                raise ServiceError("bad_message", "auth is accepted only as the first message")
-            if isinstance(message, ConfigMessage):
-                if message.hop_s is not None:
-                    timeline.set_hop(message.hop_s)
-                if message.stale_after_s is not None:
-                    timeline.set_stale_after(message.stale_after_s)
-                continue
-            await _handle_samples(websocket, timeline, predictor, [message])
+            _check_size(raw, settings.max_message_bytes)
+            # A large message is parsed, checked and windowed in a worker thread so the event
+            # loop keeps serving the other streams meanwhile (the work itself is bounded).
+            if len(raw) > settings.offload_parse_bytes:
+                ingested = await asyncio.to_thread(_ingest, raw, timeline, predictor)
+            else:
+                ingested = _ingest(raw, timeline, predictor)
+            await _predict_and_send(websocket, predictor, ingested.due)
+            if ingested.skipped:
+                raise InputError(
+                    "stream_limit",
+                    f"this message completed {ingested.skipped + len(ingested.due)} windows; "
+                    f"at most {settings.max_windows_per_message} are predicted per message, so "
+                    f"the oldest {ingested.skipped} were skipped; send shorter chunks",
+                )
+            if ingested.error is not None:
+                raise ingested.error
         except ServiceError as error:
             state.metrics.errors.labels(kind=error.kind).inc()
+            if error.kind == "internal":
+                logger.error("stream internal error: %s", error.detail)
             await _send(websocket, ErrorMessage(detail=error.detail))
 
 
-async def _handle_samples(
-    websocket: WebSocket,
-    timeline: StreamState,
-    predictor: Predictor,
-    chunks: Sequence[SamplesMessage | SampleChunk],
-) -> None:
-    """Add the chunks in order, then predict the windows they completed.
+@dataclass(frozen=True)
+class _Ingested:
+    """What one client message did to the stream: windows now due, and what went wrong."""
 
-    A bad chunk stops the rest of its frame; windows completed before it are still sent.
+    due: list[DueWindow]
+    skipped: int = 0
+    error: ServiceError | None = None
+
+
+def _ingest(raw: str | bytes, timeline: StreamState, predictor: Predictor) -> _Ingested:
+    """Parse one message and apply it to the timeline: pure CPU work, run on or off the loop.
+
+    A bad chunk stops the rest of its frame; windows completed before it are still returned.
     """
+    if isinstance(raw, bytes) and is_binary_frame(raw):
+        chunks: Sequence[SamplesMessage | SampleChunk] = decode_frame(
+            raw, predictor.manifest.view_names
+        )
+    else:
+        message = _parse(raw)
+        if isinstance(message, AuthMessage):
+            raise ServiceError("bad_message", "auth is accepted only as the first message")
+        if isinstance(message, ConfigMessage):
+            if message.hop_s is not None:
+                timeline.set_hop(message.hop_s)
+            if message.stale_after_s is not None:
+                timeline.set_stale_after(message.stale_after_s)
+            return _Ingested(due=[])
+        chunks = [message]
     error: InputError | None = None
     for number, chunk in enumerate(chunks, start=1):
         try:
@@ -174,8 +233,15 @@ async def _handle_samples(
             error = InputError(exc.kind, where + exc.detail)
             break
     due = timeline.collect()
-    for window in due:
-        prediction = await predictor.predict_stream(window.windows)
+    return _Ingested(due=due, skipped=timeline.skipped_windows, error=error)
+
+
+async def _predict_and_send(
+    websocket: WebSocket, predictor: Predictor, due: Sequence[DueWindow]
+) -> None:
+    """Predict the due windows together (they share model batches), send them in order."""
+    predictions = await asyncio.gather(*(predictor.predict_stream(w.windows) for w in due))
+    for window, prediction in zip(due, predictions, strict=True):
         await _send(
             websocket,
             PredictionMessage(
@@ -188,8 +254,6 @@ async def _handle_samples(
                 latency_ms=prediction.latency_ms,
             ),
         )
-    if error is not None:
-        raise error
 
 
 async def _authenticate_by_message(
@@ -202,7 +266,8 @@ async def _authenticate_by_message(
             raise WebSocketDisconnect(NORMAL)
         raise _Close(POLICY, "no API key")
     try:
-        message = _parse(raw, settings.max_message_bytes)
+        _check_size(raw, settings.max_message_bytes)
+        message = _parse(raw)
     except ServiceError:
         message = None
     if not isinstance(message, AuthMessage) or not key_is_valid(message.token, settings.api_keys):
@@ -239,8 +304,7 @@ def _check_size(raw: str | bytes, max_bytes: int) -> None:
         )
 
 
-def _parse(raw: str | bytes, max_bytes: int) -> SamplesMessage | ConfigMessage | AuthMessage:
-    _check_size(raw, max_bytes)
+def _parse(raw: str | bytes) -> SamplesMessage | ConfigMessage | AuthMessage:
     try:
         return CLIENT_MESSAGE.validate_json(raw)
     except ValidationError as exc:

@@ -170,18 +170,25 @@ def test_appending_a_frames_chunks_then_collecting_matches_adding_them_one_by_on
 
 
 @pytest.mark.parametrize(
-    ("t0", "rate_hz"), [(1e300, None), (-1e300, None), (2.0**33, None), (0.0, 1e-300)]
+    ("t0", "rate_hz", "kind", "message"),
+    [
+        (1e300, None, "stream_time", "2\\^32"),
+        (-1e300, None, "stream_time", "2\\^32"),
+        (2.0**33, None, "stream_time", "2\\^32"),
+        # A tiny rate once stretched one sample past 2**32 s; the rate floor now stops it first.
+        (0.0, 1e-300, "bad_rate", "sampling rate 1e-300 Hz"),
+    ],
 )
 def test_times_beyond_float_resolution_are_refused_not_looped_on(
-    t0: float, rate_hz: float | None
+    t0: float, rate_hz: float | None, kind: str, message: str
 ) -> None:
     # A window end past 2**32 s cannot advance by a hop in float64: once this spun forever.
     from tests.service.test_stream import make_state
 
     state = make_state()
-    with pytest.raises(InputError, match="2\\^32") as info:
+    with pytest.raises(InputError, match=message) as info:
         state.add("torso", [[0.0, 0.0, 0.0]], t0=t0, rate_hz=rate_hz)
-    assert info.value.kind == "stream_time"
+    assert info.value.kind == kind
     assert state.add("torso", np.zeros((100, 3)), t0=0.0)[0].t_end == 4.0
 
 

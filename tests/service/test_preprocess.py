@@ -86,7 +86,7 @@ def test_normalise_transposes_and_scales() -> None:
 
 def test_prepare_window_end_to_end() -> None:
     samples = ramp(100, 25.0)
-    out = prepare_window(VIEW, samples.tolist(), 25.0, 0.9)
+    out = prepare_window(VIEW, samples.tolist(), 25.0, 0.9, 1e6)
     expected = ((samples - [1.0, 2.0, 3.0]) / [2.0, 4.0, 8.0]).T.astype(np.float32)
     np.testing.assert_array_equal(out, expected)
 
@@ -100,17 +100,26 @@ def test_prepare_window_end_to_end() -> None:
         ([1.0, 2.0, 3.0], "bad_shape", r"got shape \(3,\)"),
         ([[1.0, float("nan"), 3.0]] * 100, "non_finite", "sample 0, channel 'y'"),
         ([[1.0, 2.0, 3.0]] * 5 + [[float("inf"), 2.0, 3.0]], "non_finite", "sample 5, channel 'x'"),
+        # Finite but beyond float32 or any sensor: the model would answer NaN (issue 13, #5).
+        ([[1e308, 1e308, 1e308]] * 100, "out_of_range", r"sample 0, channel 'x' .* \+-1e\+06"),
+        ([[0.0, 0.0, 3e38]] * 100, "out_of_range", "sample 0, channel 'z'"),
+        ([[0.0, 0.0, 0.0]] * 7 + [[0.0, -2e6, 0.0]], "out_of_range", "sample 7, channel 'y'"),
     ],
 )
 def test_bad_samples_are_refused(samples: object, kind: str, message: str) -> None:
     with pytest.raises(InputError, match=message) as info:
-        as_samples(VIEW, samples)
+        as_samples(VIEW, samples, 1e6)
     assert info.value.kind == kind
     assert "torso" in info.value.detail
 
 
-@pytest.mark.parametrize("rate", [0.0, -25.0, float("nan"), float("inf"), 1e6])
+@pytest.mark.parametrize("rate", [0.0, -25.0, float("nan"), float("inf"), 1e6, 1.0, 4.99])
 def test_bad_rates_are_refused(rate: float) -> None:
-    with pytest.raises(InputError, match="sampling rate") as info:
-        check_rate(VIEW, rate, 2000.0)
+    with pytest.raises(InputError, match=r"sampling rate .* \[5, 2000\] Hz") as info:
+        check_rate(VIEW, rate, 2000.0, 5.0)
     assert info.value.kind == "bad_rate"
+
+
+@pytest.mark.parametrize("rate", [5.0, 25.0, 2000.0])
+def test_rates_within_the_bounds_are_kept(rate: float) -> None:
+    assert check_rate(VIEW, rate, 2000.0, 5.0) == rate

@@ -59,6 +59,35 @@ def test_metrics_auth_needs_keys() -> None:
         Settings(metrics_require_auth=True)
 
 
-def test_message_limit_within_body_limit() -> None:
-    with pytest.raises(ValidationError, match="must not exceed max_body_bytes"):
-        Settings(max_body_bytes=2048, max_message_bytes=4096)
+def test_rate_floor_below_the_ceiling() -> None:
+    with pytest.raises(ValidationError, match="must not exceed max_sampling_rate_hz"):
+        Settings(min_sampling_rate_hz=100.0, max_sampling_rate_hz=50.0)
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        "shutdown_timeout_s",
+        "stream_idle_timeout_s",
+        "stream_auth_timeout_s",
+        "header_timeout_s",
+        "body_timeout_s",
+        "keep_alive_timeout_s",
+        "max_sampling_rate_hz",
+        "max_batch_wait_ms",
+        "stale_after_s",
+    ],
+)
+@pytest.mark.parametrize("value", ["inf", "-inf", "nan", "Infinity"])
+def test_non_finite_numbers_are_refused_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, field: str, value: str
+) -> None:
+    # issue 13: RALIS_SHUTDOWN_TIMEOUT_S=inf crashed at start; inf was taken for other timeouts.
+    monkeypatch.setenv(f"RALIS_{field.upper()}", value)
+    with pytest.raises(ValidationError, match="finite number"):
+        Settings()
+
+
+def test_allowed_origins_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RALIS_ALLOWED_ORIGINS", "https://app.example.com/, http://localhost:3000")
+    assert Settings().allowed_origins == ("https://app.example.com", "http://localhost:3000")

@@ -9,7 +9,7 @@ import pytest
 
 from ralis.bundle import ViewSpec
 from service.errors import InputError
-from service.stream import DueWindow, StreamState
+from service.stream import StreamLimits, DueWindow, StreamState
 
 RATE = 25.0
 T = 100  # 4 s windows
@@ -29,13 +29,15 @@ VIEWS = [
 ]
 
 
-def make_state(hop_s: float = 1.0, stale_after_s: float = 1.0) -> StreamState:
+def make_state(
+    hop_s: float = 1.0, stale_after_s: float = 1.0, limits: StreamLimits | None = None
+) -> StreamState:
     return StreamState(
         VIEWS,
         hop_s=hop_s,
         stale_after_s=stale_after_s,
         min_window_fraction=0.9,
-        max_rate_hz=2000.0,
+        limits=limits or StreamLimits(max_windows_per_message=1000),
     )
 
 
