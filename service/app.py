@@ -21,7 +21,7 @@ from service.limits import body_limits
 from service.metrics import Metrics
 from service.middleware import BodyLimitMiddleware, RequestMetricsMiddleware
 from service.predictor import Predictor
-from service.routes import health, model, predict, stream
+from service.routes import health, model, predict, stream, ui
 from service.runtime import ModelRuntime
 from service.settings import Settings
 from service.state import ServiceState, StreamRegistry
@@ -40,14 +40,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Live human activity predictions from whichever wearable sensors report in.",
         version=_package_version(),
         lifespan=_lifespan,
+        docs_url=None,  # /docs and /redoc: served from local assets by ui.add_docs
+        redoc_url=None,
     )
     streams = StreamRegistry(
         settings.max_streams, settings.max_pending_streams, settings.max_streams_per_client
     )
     state = ServiceState(settings, metrics, streams)
     app.state.ralis = state
-    for router in (health.router, model.router, predict.router, stream.router):
+    for router in (health.router, model.router, predict.router, stream.router, ui.router):
         app.include_router(router)
+    ui.add_docs(app)
     app.router.routes.append(
         Route("/metrics", endpoint=MetricsEndpoint(metrics, settings), methods=["GET"])
     )
