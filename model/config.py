@@ -26,16 +26,37 @@ class ViewConfig:
     """One input view: its name, channel count and which encoder it uses.
 
     Views with the same `encoder_group` share one encoder (homogeneous views); by default
-    each view has its own.
+    each view has its own. `pose_dims` 2 or 3 marks a pose view (joint-major channels):
+    its encoder first root-centres and scale-normalises the joints (model/pose.py) about
+    `root_joint`, scaled by the `root_joint`-`scale_joint` distance (None: all joints).
     """
 
     name: str
     in_channels: int
     encoder_group: str | None = None
+    pose_dims: int = 0
+    root_joint: int = 0
+    scale_joint: int | None = None
 
     @property
     def group(self) -> str:
         return self.encoder_group or self.name
+
+
+def _check_pose_view(view: ViewConfig) -> None:
+    if view.pose_dims not in (2, 3) or view.in_channels % view.pose_dims:
+        raise ValueError(
+            f"view '{view.name}': pose_dims must be 2 or 3 and divide its "
+            f"{view.in_channels} channels, got {view.pose_dims}"
+        )
+    num_joints = view.in_channels // view.pose_dims
+    for field_name in ("root_joint", "scale_joint"):
+        joint = getattr(view, field_name)
+        if joint is not None and not 0 <= joint < num_joints:
+            raise ValueError(
+                f"view '{view.name}': {field_name} {joint} is not a joint index in "
+                f"0..{num_joints - 1}"
+            )
 
 
 @dataclass(frozen=True)
@@ -74,6 +95,7 @@ class RalisConfig:
         if len(set(names)) != len(names):
             raise ValueError(f"duplicate view names: {names}")
         channels_by_group: dict[str, int] = {}
+        pose_by_group: dict[str, tuple[int, int, int | None]] = {}
         for view in self.views:
             seen = channels_by_group.setdefault(view.group, view.in_channels)
             if seen != view.in_channels:
@@ -81,6 +103,14 @@ class RalisConfig:
                     f"encoder group '{view.group}' mixes {seen} and {view.in_channels} channels; "
                     "views sharing an encoder must have the same channel count"
                 )
+            pose = (view.pose_dims, view.root_joint, view.scale_joint)
+            if pose_by_group.setdefault(view.group, pose) != pose:
+                raise ValueError(
+                    f"encoder group '{view.group}' mixes pose settings; views sharing an "
+                    "encoder must share pose_dims, root_joint and scale_joint"
+                )
+            if view.pose_dims:
+                _check_pose_view(view)
         if not 1 <= self.top_k <= self.num_experts:
             raise ValueError(
                 f"top_k must be in [1, num_experts={self.num_experts}], got {self.top_k}"

@@ -31,7 +31,10 @@ class ResidualBlock1d(nn.Module):
 
 
 class ResNet1dEncoder(nn.Module):
-    """Maps a window `(B, C, T)` to an embedding `(B, D)` (not normalised)."""
+    """Maps a window `(B, C, T)` to an embedding `(B, D)` (not normalised).
+
+    `pose`: an optional preprocessing module run first (pose views: model/pose.py).
+    """
 
     def __init__(
         self,
@@ -39,8 +42,10 @@ class ResNet1dEncoder(nn.Module):
         embed_dim: int,
         widths: tuple[int, int, int, int],
         kernel_size: int,
+        pose: nn.Module | None = None,
     ) -> None:
         super().__init__()
+        self.pose = pose
         blocks: list[nn.Module] = []
         prev = in_channels
         for index, width in enumerate(widths):
@@ -51,5 +56,7 @@ class ResNet1dEncoder(nn.Module):
         self.proj = nn.Linear(prev, embed_dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.pose is not None:
+            x = self.pose(x)
         h = self.blocks(x)  # (B, W, T')
         return self.proj(h.mean(dim=-1))  # (B, D)

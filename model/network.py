@@ -8,12 +8,13 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from model.config import RalisConfig
+from model.config import RalisConfig, ViewConfig
 from model.encoder import ResNet1dEncoder
 from model.fusion import AttentionFusion
 from model.losses import adjusted_center_loss, classification_loss, cocoa_loss, full_graph_loss
 from model.magnorm import magnorm
 from model.moe import HeadOutput, MLPHead, SparseMoEHead, load_balance_loss
+from model.pose import PoseNormalize
 
 
 class EmptyViewSetError(ValueError):
@@ -56,15 +57,23 @@ class RalisModel(nn.Module):
     def __init__(self, config: RalisConfig) -> None:
         super().__init__()
         self.config = config
-        groups: dict[str, int] = {}
+        groups: dict[str, ViewConfig] = {}
         for view in config.views:
-            groups.setdefault(view.group, view.in_channels)
+            groups.setdefault(view.group, view)
         self.encoders = nn.ModuleDict(
             {
                 group: ResNet1dEncoder(
-                    channels, config.embed_dim, config.encoder_widths, config.kernel_size
+                    view.in_channels,
+                    config.embed_dim,
+                    config.encoder_widths,
+                    config.kernel_size,
+                    pose=(
+                        PoseNormalize(view.pose_dims, view.root_joint, view.scale_joint)
+                        if view.pose_dims
+                        else None
+                    ),
                 )
-                for group, channels in groups.items()
+                for group, view in groups.items()
             }
         )
         self.fusion = AttentionFusion(

@@ -37,15 +37,7 @@ class Checkpoint:
                 "model_state": self.model.state_dict(),
                 "model_config": self.model.config.to_dict(),
                 "normalizer": self.normalizer.to_dict(),
-                "views": [
-                    {
-                        "name": v.name,
-                        "modality": v.modality,
-                        "channels": list(v.channels),
-                        "sampling_rate_hz": v.sampling_rate_hz,
-                    }
-                    for v in self.views
-                ],
+                "views": [v.to_dict() for v in self.views],
                 "class_names": self.class_names,
                 "train_config": self.train_config.to_dict(),
                 "epoch": self.epoch,
@@ -68,10 +60,7 @@ class Checkpoint:
         model = RalisModel(RalisConfig.from_dict(state["model_config"]))
         model.load_state_dict(state["model_state"])
         model.eval()
-        views = [
-            ViewInfo(v["name"], v["modality"], tuple(v["channels"]), v["sampling_rate_hz"])
-            for v in state["views"]
-        ]
+        views = [ViewInfo.from_dict(v) for v in state["views"]]
         return cls(
             model=model,
             normalizer=Normalizer.from_dict(state["normalizer"]),

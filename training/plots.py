@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -100,4 +101,46 @@ def plot_tables_vs_paper(
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_learning_curves(history: list[dict[str, Any]], path: Path, select_on: str = "") -> None:
+    """Per epoch: training losses (top), validation macro-F1 and the learning rate (bottom)."""
+    epochs = [r["epoch"] for r in history]
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 6.5), sharex=True)
+    for key, style in (("loss", "-"), ("classification", "--"), ("contrastive", ":")):
+        top.plot(epochs, [r[key] for r in history], style, label=f"train {key}")
+    top.set_ylabel("training loss (mean over epoch)")
+    top.grid(alpha=0.3)
+    top.legend(fontsize=8)
+    bottom.plot(epochs, [100 * r["val_macro_f1"] for r in history], label="val all views")
+    scenario_names = list(history[0].get("val_scenarios", {}))
+    for name in scenario_names:
+        bottom.plot(
+            epochs,
+            [100 * r["val_scenarios"][name] for r in history],
+            alpha=0.5,
+            lw=0.8,
+            label=f"val {name}",
+        )
+    if "selection_smoothed" in history[0]:
+        bottom.plot(
+            epochs,
+            [100 * r["selection_smoothed"] for r in history],
+            "k-",
+            lw=2,
+            label=f"selection ({select_on}, smoothed)",
+        )
+        best = history[-1].get("best_epoch")
+        if best:
+            bottom.axvline(best, color="k", ls=":", lw=1, label=f"kept: epoch {best}")
+    bottom.set_xlabel("epoch")
+    bottom.set_ylabel("validation macro-F1 (%)")
+    bottom.grid(alpha=0.3)
+    bottom.legend(fontsize=7, loc="lower right")
+    lr_axis = bottom.twinx()
+    lr_axis.plot(epochs, [r["lr"] for r in history], color="grey", alpha=0.4, lw=1)
+    lr_axis.set_ylabel("learning rate (start of epoch)", color="grey")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
     plt.close(fig)

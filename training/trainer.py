@@ -1,9 +1,12 @@
-"""The one training loop: seeded, with progress, JSON-lines metrics and best-F1 selection."""
+"""The one training loop: seeded, resumable, with a step budget, a warm-up + cosine schedule,
+early stopping and checkpoint selection on a smoothed validation metric.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import random
 import time
 from dataclasses import dataclass
@@ -18,19 +21,26 @@ from model import RalisConfig, RalisModel, ViewConfig, compute_losses
 from training.checkpoint import Checkpoint
 from training.config import TrainConfig
 from training.data.batches import iterate_batches
-from training.evaluation import quick_macro_f1
+from training.evaluation import validation_scores
 from training.pipeline import PreparedData, prepare_data
 
 log = logging.getLogger(__name__)
+
+RESUME_FILE = "last.pt"  # full training state after the latest epoch (not for release)
+LEARNING_CURVES = "learning_curves.png"
 
 
 @dataclass
 class TrainResult:
     checkpoint_path: Path
     best_epoch: int
-    best_val_macro_f1: float
+    best_val_macro_f1: float  # the smoothed selection metric at the kept epoch
     seconds_per_epoch: float
     total_seconds: float
+    epochs_run: int = 0
+    planned_epochs: int = 0
+    steps: int = 0
+    stopped_early: bool = False
 
 
 def seed_everything(seed: int) -> None:
@@ -41,7 +51,16 @@ def seed_everything(seed: int) -> None:
 
 def build_model_config(config: TrainConfig, data: PreparedData) -> RalisConfig:
     """The architecture for this data, with the config's ablation overrides."""
-    views = tuple(ViewConfig(v.name, v.num_channels) for v in data.train.views)
+    views = tuple(
+        ViewConfig(
+            v.name,
+            v.num_channels,
+            pose_dims=v.pose_dims,
+            root_joint=v.root_joint if v.pose_dims else 0,
+            scale_joint=v.scale_joint if v.pose_dims else None,
+        )
+        for v in data.train.views
+    )
     return RalisConfig(views=views, num_classes=len(data.train.class_names), **config.model)
 
 
@@ -50,38 +69,114 @@ def _to_torch(batch: dict[str, Any]) -> tuple[dict[str, torch.Tensor], torch.Ten
     return x, torch.from_numpy(batch["mask"]), torch.from_numpy(batch["y"])
 
 
+# ------------------------------------------------------------------------------ schedule
+
+
+def steps_per_epoch(num_samples: int, batch_size: int) -> int:
+    """Optimiser steps in one epoch (full batches only, but at least one)."""
+    return max(num_samples // batch_size, 1)
+
+
+def planned_epochs(config: TrainConfig, num_samples: int) -> int:
+    """`config.epochs`, or more when that would give fewer than `config.min_steps` steps."""
+    per_epoch = steps_per_epoch(num_samples, config.batch_size)
+    return max(config.epochs, math.ceil(config.min_steps / per_epoch))
+
+
+def lr_factor(step: int, total_steps: int, schedule: str, warmup_fraction: float) -> float:
+    """Multiplier of the base learning rate at optimiser step `step` (0-based)."""
+    if schedule == "constant":
+        return 1.0
+    warmup = round(warmup_fraction * total_steps) if schedule == "warmup_cosine" else 0
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = min((step - warmup) / max(total_steps - warmup, 1), 1.0)
+    return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def patience_epochs(config: TrainConfig, planned: int) -> int:
+    return max(config.patience, math.ceil(config.patience_fraction * planned))
+
+
+def selection_value(record: dict[str, Any], select_on: str) -> float:
+    if select_on == "val_f1":
+        return float(record["val_macro_f1"])
+    return float(record["val_scenario_mean"])
+
+
+# ------------------------------------------------------------------------------ the loop
+
+
 def train(
     config: TrainConfig,
     out_dir: Path,
     data: PreparedData | None = None,
     progress: bool = True,
 ) -> TrainResult:
-    """Train with `config`, writing `checkpoint.pt` and `metrics.jsonl` into `out_dir`."""
+    """Train with `config`, writing `checkpoint.pt`, `metrics.jsonl` and the learning-curve
+    plot into `out_dir`. Resumes from `out_dir/last.pt` when it holds the same config."""
     torch.set_num_threads(config.num_threads)
     seed_everything(config.seed)
     out_dir.mkdir(parents=True, exist_ok=True)
     data = data or prepare_data(config)
     model_config = build_model_config(config, data)
     model = RalisModel(model_config)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    # "constant" is the paper's setting; "cosine" anneals to 0 over the run, per epoch.
-    scheduler = (
-        torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
-        if config.lr_schedule == "cosine"
-        else None
+    optimizer_class = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
+    optimizer = optimizer_class(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    per_epoch = steps_per_epoch(len(data.train), config.batch_size)
+    epochs = planned_epochs(config, len(data.train))
+    total_steps = epochs * per_epoch
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer,
+        lambda step: lr_factor(step, total_steps, config.lr_schedule, config.warmup_fraction),
     )
+    patience = patience_epochs(config, epochs)
     rng = np.random.default_rng(config.seed)
+    transforms = frozenset(config.augment_transforms) if config.augment_transforms else None
+    if config.augment_transforms == ():
+        transforms = frozenset()
     metrics_path = out_dir / "metrics.jsonl"
     checkpoint_path = out_dir / "checkpoint.pt"
-    best_f1, best_epoch = -1.0, 0
+    resume_path = out_dir / RESUME_FILE
+
+    history: list[dict[str, Any]] = []
+    best_value, best_epoch, stale, steps = -1.0, 0, 0, 0
+    elapsed_before = 0.0
+    finished = False
+    if resume_path.is_file():
+        state = torch.load(resume_path, map_location="cpu", weights_only=False)
+        if state["train_config"] == config.to_dict():
+            model.load_state_dict(state["model_state"])
+            optimizer.load_state_dict(state["optimizer_state"])
+            scheduler.load_state_dict(state["scheduler_state"])
+            rng.bit_generator.state = state["numpy_rng"]
+            torch.set_rng_state(state["torch_rng"])
+            history = state["history"]
+            best_value, best_epoch = state["best_value"], state["best_epoch"]
+            stale, steps = state["stale"], state["steps"]
+            elapsed_before, finished = state["elapsed"], state["finished"]
+            log.info("resuming %s after epoch %d", out_dir, len(history))
+        else:
+            log.warning("%s holds another configuration; starting afresh", resume_path)
+    start_epoch = len(history) + 1
     started = time.perf_counter()
-    epoch_seconds: list[float] = []
+    log.info(
+        "training %d planned epochs x %d steps (%d steps), patience %d epochs",
+        epochs,
+        per_epoch,
+        total_steps,
+        patience,
+    )
     with metrics_path.open("w") as metrics_file:
-        for epoch in range(1, config.epochs + 1):
+        for record in history:
+            metrics_file.write(json.dumps(record) + "\n")
+        for epoch in range(start_epoch, epochs + 1):
+            if finished:
+                break
             epoch_start = time.perf_counter()
             model.train()
             sums = {"loss": 0.0, "classification": 0.0, "contrastive": 0.0, "load_balance": 0.0}
-            steps = 0
+            epoch_steps = 0
             # Augmentation acts on physical units, then normalises (rotations need real axes).
             batches = iterate_batches(
                 data.train_raw if config.augment else data.train,
@@ -89,16 +184,18 @@ def train(
                 shuffle=True,
                 rng=rng,
                 augment=config.augment,
-                drop_last=True,
+                drop_last=len(data.train) >= config.batch_size,
                 normalizer=data.normalizer if config.augment else None,
+                transforms=transforms,
             )
             bar = tqdm(
                 batches,
-                total=len(data.train) // config.batch_size,
-                desc=f"epoch {epoch}/{config.epochs}",
+                total=per_epoch,
+                desc=f"epoch {epoch}/{epochs}",
                 disable=not progress,
                 leave=False,
             )
+            epoch_lr = float(optimizer.param_groups[0]["lr"])
             for batch in bar:
                 x, mask, y = _to_torch(batch)
                 output = model(x, mask)
@@ -111,20 +208,35 @@ def train(
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
-                steps += 1
+                scheduler.step()
+                epoch_steps += 1
                 sums["loss"] += float(loss.detach())
                 for name, value in terms._asdict().items():
                     sums[name] += float(value.detach())
-                if steps % 20 == 0:
-                    bar.set_postfix(loss=f"{sums['loss'] / steps:.3f}", best_f1=f"{best_f1:.3f}")
-            epoch_lr = float(optimizer.param_groups[0]["lr"])
-            if scheduler is not None:
-                scheduler.step()
-            val_f1, weights_per_class = quick_macro_f1(model, data.val)
-            epoch_seconds.append(time.perf_counter() - epoch_start)
-            improved = config.select_on == "last" or val_f1 > best_f1
+                if epoch_steps % 20 == 0:
+                    bar.set_postfix(loss=f"{sums['loss'] / epoch_steps:.3f}")
+            steps += epoch_steps
+            scores = validation_scores(model, data.val, config.val_combinations)
+            record: dict[str, Any] = {
+                "epoch": epoch,
+                **{k: v / max(epoch_steps, 1) for k, v in sums.items()},
+                "val_macro_f1": scores.all_views_f1,
+                "val_scenarios": scores.scenarios,
+                "val_scenario_mean": scores.scenario_mean,
+                "lr": epoch_lr,
+                "steps": steps,
+            }
+            earlier = history[len(history) - config.smoothing + 1 :] if config.smoothing > 1 else []
+            recent = [selection_value(r, config.select_on) for r in earlier]
+            smoothed = float(np.mean([*recent, selection_value(record, config.select_on)]))
+            record["selection_smoothed"] = smoothed
+            improved = smoothed > best_value
             if improved:
-                best_f1, best_epoch = val_f1, epoch
+                best_value, best_epoch, stale = smoothed, epoch, 0
+            else:
+                stale += 1
+            keep = improved if config.select_on != "last" else True
+            if keep:
                 Checkpoint(
                     model,
                     data.normalizer,
@@ -132,26 +244,74 @@ def train(
                     data.train.class_names,
                     config,
                     epoch,
-                    val_f1,
+                    scores.all_views_f1,
                     {name: int(array.shape[1]) for name, array in data.train.x.items()},
                 ).save(checkpoint_path)
-            record = {
-                "epoch": epoch,
-                **{k: v / max(steps, 1) for k, v in sums.items()},
-                "val_macro_f1": val_f1,
-                "best_val_macro_f1": best_f1,
-                "lr": epoch_lr,
-                "seconds": epoch_seconds[-1],
-                "mean_view_weights_per_class": np.round(weights_per_class, 4).tolist(),
-            }
+            record["best_epoch"] = best_epoch
+            record["best_selection"] = best_value
+            record["seconds"] = time.perf_counter() - epoch_start
+            record["mean_view_weights_per_class"] = np.round(scores.weights_per_class, 4).tolist()
+            history.append(record)
             metrics_file.write(json.dumps(record) + "\n")
             metrics_file.flush()
-            message = (
-                f"epoch {epoch}/{config.epochs} loss {record['loss']:.4f} "
-                f"(cls {record['classification']:.4f} con {record['contrastive']:.4f} "
-                f"bal {record['load_balance']:.4f}) val F1 {val_f1:.4f} "
-                f"best {best_f1:.4f}@{best_epoch} {epoch_seconds[-1]:.1f}s"
+            finished = stale >= patience and config.select_on != "last"
+            log.info(
+                "epoch %d/%d loss %.4f (cls %.4f con %.4f bal %.4f) val F1 %.4f scen %.4f "
+                "sel %.4f best %.4f@%d lr %.2e %.1fs",
+                epoch,
+                epochs,
+                record["loss"],
+                record["classification"],
+                record["contrastive"],
+                record["load_balance"],
+                scores.all_views_f1,
+                scores.scenario_mean,
+                smoothed,
+                best_value,
+                best_epoch,
+                epoch_lr,
+                record["seconds"],
             )
-            log.info(message)
-    total = time.perf_counter() - started
-    return TrainResult(checkpoint_path, best_epoch, best_f1, float(np.mean(epoch_seconds)), total)
+            if finished:
+                log.info("early stop: no improvement for %d epochs", stale)
+            finished = finished or epoch == epochs
+            torch.save(
+                {
+                    "train_config": config.to_dict(),
+                    "model_state": model.state_dict(),
+                    "optimizer_state": optimizer.state_dict(),
+                    "scheduler_state": scheduler.state_dict(),
+                    "numpy_rng": rng.bit_generator.state,
+                    "torch_rng": torch.get_rng_state(),
+                    "history": history,
+                    "best_value": best_value,
+                    "best_epoch": best_epoch,
+                    "stale": stale,
+                    "steps": steps,
+                    "elapsed": elapsed_before + time.perf_counter() - started,
+                    "finished": finished,
+                },
+                resume_path,
+            )
+            _plot(history, out_dir / LEARNING_CURVES, config.select_on)
+    total = elapsed_before + time.perf_counter() - started
+    seconds = [r["seconds"] for r in history] or [0.0]
+    if history:
+        _plot(history, out_dir / LEARNING_CURVES, config.select_on)
+    return TrainResult(
+        checkpoint_path,
+        best_epoch,
+        best_value,
+        float(np.mean(seconds)),
+        total,
+        epochs_run=len(history),
+        planned_epochs=epochs,
+        steps=steps,
+        stopped_early=len(history) < epochs,
+    )
+
+
+def _plot(history: list[dict[str, Any]], path: Path, select_on: str) -> None:
+    from training.plots import plot_learning_curves
+
+    plot_learning_curves(history, path, select_on)

@@ -43,6 +43,7 @@ def tiny_config(**overrides: object) -> TrainConfig:
         test_subjects=(2,),
         activities=(1, 9, 12),
         epochs=10,
+        min_steps=0,
         lr=3e-3,
         batch_size=8,
         model=dict(TINY_MODEL),

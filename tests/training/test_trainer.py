@@ -13,7 +13,7 @@ from tests.training.conftest import tiny_config
 from training.checkpoint import Checkpoint
 from training.evaluation import embed_views
 from training.pipeline import prepare_data
-from training.trainer import train
+from training.trainer import LEARNING_CURVES, RESUME_FILE, lr_factor, planned_epochs, train
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +44,8 @@ def test_metrics_lines_hold_losses_f1_and_view_weights(trained_run: Path) -> Non
 
 def test_checkpoint_round_trips(trained_run: Path) -> None:
     checkpoint = Checkpoint.load(trained_run / "checkpoint.pt")
-    best = max(_records(trained_run), key=lambda r: r["val_macro_f1"])
+    # The kept epoch is the first with the best smoothed selection metric.
+    best = max(_records(trained_run), key=lambda r: r["selection_smoothed"])
     assert checkpoint.epoch == best["epoch"]
     assert checkpoint.val_macro_f1 == pytest.approx(best["val_macro_f1"])
     assert checkpoint.train_config == tiny_config()
@@ -84,3 +85,66 @@ def test_cosine_schedule_anneals_the_learning_rate(tmp_path: Path) -> None:
     rates = [r["lr"] for r in _records(tmp_path)]
     expected = [config.lr * (1 + np.cos(np.pi * e / 4)) / 2 for e in range(4)]
     np.testing.assert_allclose(rates, expected, rtol=1e-6)
+
+
+def test_learning_curves_plot_is_written_next_to_the_run(trained_run: Path) -> None:
+    assert (trained_run / LEARNING_CURVES).stat().st_size > 10_000
+
+
+def test_selection_metric_is_a_trailing_mean_over_scenarios(trained_run: Path) -> None:
+    records = _records(trained_run)
+    for index, record in enumerate(records):
+        assert record["val_scenario_mean"] == pytest.approx(
+            np.mean(list(record["val_scenarios"].values()))
+        )
+        window = records[max(0, index - 2) : index + 1]
+        assert record["selection_smoothed"] == pytest.approx(
+            np.mean([r["val_scenario_mean"] for r in window])
+        )
+
+
+def test_minimum_steps_stretch_a_small_dataset() -> None:
+    config = tiny_config(epochs=5, min_steps=1000, batch_size=10)
+    assert planned_epochs(config, num_samples=100) == 100  # 10 steps per epoch
+    assert planned_epochs(config, num_samples=100_000) == 5
+
+
+def test_warmup_then_cosine_to_zero() -> None:
+    factors = [lr_factor(step, 100, "warmup_cosine", 0.1) for step in range(100)]
+    assert factors[0] == pytest.approx(0.1) and factors[9] == pytest.approx(1.0)
+    assert all(a >= b for a, b in zip(factors[9:], factors[10:], strict=False))
+    assert factors[-1] < 0.01
+    assert lr_factor(50, 100, "constant", 0.1) == 1.0
+
+
+def test_early_stopping_ends_a_flat_run(tmp_path: Path) -> None:
+    # lr 0: only batch-norm statistics move, so the metric soon stops improving.
+    config = tiny_config(epochs=30, lr=0.0, patience=2, patience_fraction=0.0, smoothing=1)
+    result = train(config, tmp_path, progress=False)
+    assert result.stopped_early and result.epochs_run < 30
+    assert result.epochs_run - result.best_epoch == 2
+
+
+def test_resume_continues_where_it_stopped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tiny_config(epochs=2)
+    train(config, tmp_path / "straight", progress=False)
+    import training.trainer as trainer_module
+
+    real_scores = trainer_module.validation_scores
+    calls: list[int] = []
+
+    def crash_in_epoch_2(*args: object, **kwargs: object) -> object:
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_scores(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(trainer_module, "validation_scores", crash_in_epoch_2)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, tmp_path / "resumed", progress=False)
+    monkeypatch.setattr(trainer_module, "validation_scores", real_scores)
+    result = train(config, tmp_path / "resumed", progress=False)
+    assert result.epochs_run == 2
+    straight, resumed = _records(tmp_path / "straight"), _records(tmp_path / "resumed")
+    assert [r["loss"] for r in resumed] == [r["loss"] for r in straight]
+    assert torch.load(tmp_path / "resumed" / RESUME_FILE, weights_only=False)["finished"]

@@ -184,25 +184,52 @@ def flip_pose_horizontal(x: np.ndarray) -> Array:
 # --- per modality ---------------------------------------------------------------------
 
 
-def augment_view(x: np.ndarray, modality: str, rng: np.random.Generator) -> Array:
+# Transforms by name, for `augment_view(..., transforms=...)` and per-transform studies.
+INERTIAL_TRANSFORMS: tuple[str, ...] = ("rotate", "scale", "time_warp")
+POSE_TRANSFORMS: tuple[str, ...] = ("rotate", "flip", "time_warp")
+TRANSFORMS: frozenset[str] = frozenset(INERTIAL_TRANSFORMS + POSE_TRANSFORMS)
+
+
+def augment_view(
+    x: np.ndarray,
+    modality: str,
+    rng: np.random.Generator,
+    transforms: frozenset[str] | None = None,
+    vertical_axis: int = 1,
+) -> Array:
     """Apply the augmentations that suit a modality to one window (T, C) or a batch (B, T, C).
 
     acc/gyro/mag/imu: bounded rotation (one per imu window: its acc, gyro and mag turn
-    together), per-channel scaling, time warp. pose3d: rotation about the vertical, time
-    warp. pose2d: mirror with probability 1/2, time warp.
+    together), per-channel scaling, time warp. pose3d: rotation about `vertical_axis`, time
+    warp. pose2d: mirror with probability 1/2, time warp. `transforms` keeps a subset of
+    {rotate, scale, flip, time_warp} (None: all that suit the modality).
     """
-    if modality in TRIPLET_MODALITIES:
-        out = rotate_triplets(
-            x, rng, shared=modality == "imu", max_angle_deg=INERTIAL_MAX_ROTATION_DEG
+    if transforms is not None and not transforms <= TRANSFORMS:
+        raise ValueError(
+            f"unknown transforms {sorted(transforms - TRANSFORMS)}; known: {sorted(TRANSFORMS)}"
         )
-        return time_warp(scale(out, rng), rng)
-    if modality == "pose3d":
-        return time_warp(rotate_pose_vertical(x, rng), rng)
-    if modality == "pose2d":
-        batch, single = _batched(x)
-        flip = np.asarray(rng.random(batch.shape[0]) < FLIP_PROBABILITY)
-        out = batch.astype(np.float32)
-        if flip.any():
-            out[flip] = flip_pose_horizontal(batch[flip])
-        return time_warp(out[0] if single else out, rng)
-    raise ValueError(f"unknown modality {modality!r}; known: {', '.join(MODALITIES)}")
+    use = TRANSFORMS if transforms is None else transforms
+    out: np.ndarray = np.asarray(x, dtype=np.float32)
+    if modality in TRIPLET_MODALITIES:
+        if "rotate" in use:
+            out = rotate_triplets(
+                out, rng, shared=modality == "imu", max_angle_deg=INERTIAL_MAX_ROTATION_DEG
+            )
+        if "scale" in use:
+            out = scale(out, rng)
+    elif modality == "pose3d":
+        if "rotate" in use:
+            out = rotate_pose_vertical(out, rng, vertical_axis=vertical_axis)
+    elif modality == "pose2d":
+        if "flip" in use:
+            batch, single = _batched(out)
+            flip = np.asarray(rng.random(batch.shape[0]) < FLIP_PROBABILITY)
+            flipped = batch.astype(np.float32)
+            if flip.any():
+                flipped[flip] = flip_pose_horizontal(batch[flip])
+            out = flipped[0] if single else flipped
+    else:
+        raise ValueError(f"unknown modality {modality!r}; known: {', '.join(MODALITIES)}")
+    if "time_warp" in use:
+        out = time_warp(out, rng)
+    return out.astype(np.float32, copy=False)

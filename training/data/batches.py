@@ -30,11 +30,13 @@ def iterate_batches(
     augment: bool,
     drop_last: bool = False,
     normalizer: Normalizer | None = None,
+    transforms: frozenset[str] | None = None,
 ) -> Iterator[Batch]:
     """Yield mini-batches; with `augment`, each present view window is augmented.
 
     Pass the un-normalised dataset plus `normalizer` when augmenting, so rotations act on
-    physical sensor axes and the statistics are applied afterwards.
+    physical sensor axes and the statistics are applied afterwards. `transforms`: the
+    augmentation subset (see `augment_view`; None = all).
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
@@ -54,7 +56,13 @@ def iterate_batches(
             present = mask[:, column]
             if augment and present.any():
                 assert rng is not None
-                windows[present] = augment_view(windows[present], view.modality, rng)
+                windows[present] = augment_view(
+                    windows[present],
+                    view.modality,
+                    rng,
+                    transforms=transforms,
+                    vertical_axis=view.vertical_axis,
+                )
             if normalizer is not None:
                 windows = normalizer.apply_view(view.name, windows)
             windows[~present] = 0.0

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from training.data.views import view_problem
+from training.data.views import POSE_DIMS, view_problem
 
 
 class DatasetError(ValueError):
@@ -16,17 +16,40 @@ class DatasetError(ValueError):
 
 @dataclass(frozen=True)
 class ViewInfo:
-    """One view (sensor or sensor group) of a dataset."""
+    """One view (sensor or sensor group) of a dataset.
+
+    Pose views (`pose2d`, `pose3d`) may name joints by index into their own joint list:
+    `root_joint` (default 0, the first joint) is subtracted from every joint per frame;
+    `scale_joint` (default None: all joints) sets the body scale as its mean distance to
+    the root; `vertical_axis` (pose3d, default 1 = y up) is the axis of the rotation
+    augmentation.
+    """
 
     name: str  # e.g. "torso"
     modality: str  # one of ralis.bundle.Modality
     channels: tuple[str, ...]  # e.g. ("torso_acc_x", "torso_acc_y", "torso_acc_z")
     sampling_rate_hz: float
+    root_joint: int = 0
+    scale_joint: int | None = None
+    vertical_axis: int = 1
 
     def __post_init__(self) -> None:
         problem = view_problem(self.name, self.modality, len(self.channels))
         if problem is not None:
             raise DatasetError(problem)
+        if self.modality in POSE_DIMS:
+            num_joints = len(self.channels) // POSE_DIMS[self.modality]
+            for key in ("root_joint", "scale_joint"):
+                joint = getattr(self, key)
+                if joint is not None and not (isinstance(joint, int) and 0 <= joint < num_joints):
+                    raise DatasetError(
+                        f"view '{self.name}': {key} must be a joint index in "
+                        f"0..{num_joints - 1}, got {joint!r}"
+                    )
+        if self.vertical_axis not in (0, 1, 2):
+            raise DatasetError(
+                f"view '{self.name}': vertical_axis must be 0, 1 or 2, got {self.vertical_axis!r}"
+            )
         if not self.sampling_rate_hz > 0:
             raise DatasetError(
                 f"view '{self.name}': sampling_rate_hz must be positive, "
@@ -36,6 +59,32 @@ class ViewInfo:
     @property
     def num_channels(self) -> int:
         return len(self.channels)
+
+    @property
+    def pose_dims(self) -> int:
+        """2 or 3 for pose views, 0 otherwise."""
+        return POSE_DIMS.get(self.modality, 0)
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON form (checkpoints, npz metadata); pose fields only for pose views."""
+        out: dict[str, object] = {
+            "name": self.name,
+            "modality": self.modality,
+            "channels": list(self.channels),
+            "sampling_rate_hz": self.sampling_rate_hz,
+        }
+        if self.pose_dims:
+            out |= {"root_joint": self.root_joint, "scale_joint": self.scale_joint}
+            if self.pose_dims == 3:
+                out["vertical_axis"] = self.vertical_axis
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object]) -> ViewInfo:
+        """Inverse of `to_dict`."""
+        fields = dict(data)
+        fields["channels"] = tuple(fields["channels"])  # type: ignore[arg-type]
+        return cls(**fields)  # type: ignore[arg-type]
 
 
 @dataclass
@@ -51,6 +100,8 @@ class MultiViewDataset:
     y: npt.NDArray[np.int64]  # (N,), -1 = unlabelled
     subject: npt.NDArray[np.int64]  # (N,)
     class_names: list[str]
+    # (N,) recording (trial) each window was cut from, for trial-level votes; None = unknown.
+    trial: npt.NDArray[np.int64] | None = None
 
     def __len__(self) -> int:
         return int(self.y.shape[0])
@@ -84,6 +135,7 @@ class MultiViewDataset:
             y=self.y[index],
             subject=self.subject[index],
             class_names=list(self.class_names),
+            trial=None if self.trial is None else self.trial[index],
         )
 
     def with_mask(self, mask: npt.NDArray[np.bool_]) -> MultiViewDataset:
@@ -100,6 +152,7 @@ class MultiViewDataset:
             y=self.y,
             subject=self.subject,
             class_names=list(self.class_names),
+            trial=self.trial,
         )
 
     def validate(self) -> None:
@@ -128,6 +181,8 @@ class MultiViewDataset:
         _check_array("y", self.y, (n,), np.int64)
         _check_array("subject", self.subject, (n,), np.int64)
         _check_array("mask", self.mask, (n, num_views), np.bool_)
+        if self.trial is not None:
+            _check_array("trial", self.trial, (n,), np.int64)
         if not self.class_names:
             raise DatasetError("class_names is empty; at least one class is needed")
         if n and (self.y.min() < -1 or self.y.max() >= len(self.class_names)):

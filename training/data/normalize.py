@@ -21,9 +21,18 @@ class Normalizer:
 
     @classmethod
     def fit(cls, dataset: MultiViewDataset) -> Normalizer:
-        """Statistics over all time steps of the samples where each view is present."""
+        """Statistics over all time steps of the samples where each view is present.
+
+        Pose views get the identity (mean 0, std 1): the model root-centres and scales
+        their joints itself (model/pose.py), which per-channel statistics would break.
+        """
         mean, std = {}, {}
-        for column, name in enumerate(dataset.view_names):
+        for column, view in enumerate(dataset.views):
+            name = view.name
+            if view.pose_dims:
+                mean[name] = np.zeros(view.num_channels, dtype=np.float32)
+                std[name] = np.ones(view.num_channels, dtype=np.float32)
+                continue
             present = dataset.x[name][dataset.mask[:, column]]  # (n, T, C)
             if present.shape[0] == 0:
                 raise DatasetError(f"cannot fit normalisation: view '{name}' is never present")
@@ -47,6 +56,7 @@ class Normalizer:
             y=dataset.y.copy(),
             subject=dataset.subject.copy(),
             class_names=list(dataset.class_names),
+            trial=None if dataset.trial is None else dataset.trial.copy(),
         )
 
     def apply_view(self, name: str, window: np.ndarray) -> npt.NDArray[np.float32]:

@@ -26,6 +26,15 @@ folder. Loading a folder reads the single ``.npz`` in it. Content::
 Modalities: ``acc``, ``gyro``, ``mag`` and ``imu`` (x, y, z triplets of one rigid unit,
 so a multiple of 3 channels; ``imu`` = acc, then gyro, then mag triplets), ``pose2d`` and
 ``pose3d`` (J joints x 2 or 3 coordinates, joint-major: j0x, j0y[, j0z], j1x, ...).
+
+Pose views take three optional keys (joint indices count within the view's own joints):
+``root_joint`` (default 0: the view's first joint; put the pelvis or hip centre there) is
+subtracted from every joint in every frame; ``scale_joint`` (default null: all joints)
+gives the body scale, the window's mean distance between it and the root (e.g. the neck:
+the pelvis-neck distance does not change with the action); ``vertical_axis`` (pose3d,
+default 1 = y up) is the axis of the random rotation used as augmentation. Pose
+coordinates go in raw (pixels, mm, ...): the model normalises them itself, so they are not
+standardised per channel.
 View names: letters, digits, ``_`` and ``-``.
 """
 
@@ -45,6 +54,7 @@ FOLDER_META = "meta.json"
 FOLDER_ARRAYS = "data.npz"
 
 _VIEW_KEYS = {"name", "modality", "channels", "sampling_rate_hz"}
+_POSE_KEYS = {"root_joint", "scale_joint", "vertical_axis"}  # optional, pose views only
 _META_KEYS = {"classes", "views", "description"}
 
 
@@ -110,15 +120,7 @@ def save_npz(dataset: MultiViewDataset, path: str | Path, compress: bool = False
         np.savez(npz_path, **arrays)
     meta = {
         "classes": list(dataset.class_names),
-        "views": [
-            {
-                "name": view.name,
-                "modality": view.modality,
-                "channels": list(view.channels),
-                "sampling_rate_hz": view.sampling_rate_hz,
-            }
-            for view in dataset.views
-        ],
+        "views": [view.to_dict() for view in dataset.views],
     }
     meta_path.write_text(json.dumps(meta, indent=2) + "\n")
 
@@ -165,10 +167,14 @@ def _view(entry: Any, path: Path, index: int) -> ViewInfo:
     where = f"{path}: views[{index}]"
     if not isinstance(entry, dict):
         raise DatasetError(f"{where} must be an object with keys {sorted(_VIEW_KEYS)}")
-    if set(entry) != _VIEW_KEYS:
+    if not _VIEW_KEYS <= set(entry) <= _VIEW_KEYS | _POSE_KEYS:
         raise DatasetError(
-            f"{where} has keys {sorted(entry)}; expected exactly {sorted(_VIEW_KEYS)}"
+            f"{where} has keys {sorted(entry)}; expected {sorted(_VIEW_KEYS)} plus, for pose "
+            f"views, optionally {sorted(_POSE_KEYS)}"
         )
+    pose_fields = {key: entry[key] for key in _POSE_KEYS & set(entry)}
+    if pose_fields and entry.get("modality") not in ("pose2d", "pose3d"):
+        raise DatasetError(f"{where}: {sorted(pose_fields)} apply to pose2d/pose3d views only")
     channels, rate = entry["channels"], entry["sampling_rate_hz"]
     if not isinstance(channels, list) or not all(isinstance(c, str) for c in channels):
         raise DatasetError(f"{where}: 'channels' must be a list of channel names")
@@ -177,7 +183,9 @@ def _view(entry: Any, path: Path, index: int) -> ViewInfo:
     if not isinstance(entry["name"], str) or not isinstance(entry["modality"], str):
         raise DatasetError(f"{where}: 'name' and 'modality' must be strings")
     try:
-        return ViewInfo(entry["name"], entry["modality"], tuple(channels), float(rate))
+        return ViewInfo(
+            entry["name"], entry["modality"], tuple(channels), float(rate), **pose_fields
+        )
     except DatasetError as exc:
         raise DatasetError(f"{path}: {exc}") from exc
 
