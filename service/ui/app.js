@@ -200,6 +200,11 @@
     marker.setAttribute("aria-label", marker.title);
     appendTimeline(marker);
     if (!on) state.spark[view] = [];
+    if (!state.views.some((v) => state.enabled[v])) {
+      setStatus("All sensors are off: nothing is sent, so no predictions come.", "warn");
+    } else if (state.ready) {
+      setStatus(`Streaming ${state.views.filter((v) => state.enabled[v]).length} sensors.`, "ok");
+    }
   }
 
   function renderSparklines() {
@@ -245,8 +250,14 @@
         return;
       }
       const why = event.reason ? `: ${event.reason}` : "";
+      if (!state.playing) {
+        setStatus(`Paused; the stream closed (${event.code}${why}). Play reconnects.`, "warn");
+        return;
+      }
       setStatus(`Stream closed (${event.code}${why}); reconnecting...`, "warn");
-      setTimeout(connect, state.reconnectDelayMs);
+      setTimeout(() => {
+        if (!state.ws && state.playing) connect();
+      }, state.reconnectDelayMs);
       state.reconnectDelayMs = Math.min(state.reconnectDelayMs * 2, 15000);
     });
   }

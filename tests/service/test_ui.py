@@ -119,12 +119,16 @@ browser = pytest.mark.skipif(
 
 
 class UiServer:
-    """`ralis serve` on the default model in a subprocess, with extra RALIS_* variables."""
+    """`ralis serve` on the default model in a subprocess, with extra RALIS_* variables.
+
+    `{origin}` in a variable's value stands for the server's own origin.
+    """
 
     def __init__(self, **env: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        environment = dict(os.environ, RALIS_INTRA_OP_THREADS="1", **env)
+        extra = {name: value.format(origin=self.url) for name, value in env.items()}
+        environment = dict(os.environ, RALIS_INTRA_OP_THREADS="1", **extra)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "ralis.cli", "serve", "--bundle", str(DEFAULT_BUNDLE_DIR),
              "--port", str(self.port), "--execution-provider", "cpu", "--log-level", "warning"],
@@ -310,7 +314,8 @@ def test_docs_and_redoc_render_offline(live_server: UiServer, driver: Any) -> No
 @pytest.mark.browser
 @browser
 def test_with_api_keys_the_page_asks_for_a_key_and_keeps_it_in_memory(driver: Any) -> None:
-    server = UiServer(RALIS_API_KEYS=API_KEY)
+    # Locked down: keys on and an origin allow-list that holds the page's own origin.
+    server = UiServer(RALIS_API_KEYS=API_KEY, RALIS_ALLOWED_ORIGINS="{origin}")
     try:
         driver.get(f"{server.url}/ui?speed=10")
         form = driver.find_element("id", "auth")
