@@ -29,6 +29,18 @@ ErrorKind = Literal[
 ]
 
 
+# Client-given names and values are echoed back at most this long: a 3.8 MB sensor name once
+# came back as a 13 MB error.
+MAX_ECHO_CHARS = 64
+
+
+def shown(value: str) -> str:
+    """`value` quoted for an error message, cut to `MAX_ECHO_CHARS` characters."""
+    if len(value) <= MAX_ECHO_CHARS:
+        return repr(value)
+    return f"{value[:MAX_ECHO_CHARS]!r}... ({len(value)} characters)"
+
+
 class ServiceError(Exception):
     """An error the client caused or must know about; `detail` is safe to send."""
 

@@ -9,7 +9,7 @@ from fastapi import HTTPException
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.errors import ErrorKind
+from service.errors import ErrorKind, shown
 from service.limits import BodyLimits
 from service.metrics import Metrics
 
@@ -92,8 +92,8 @@ class BodyLimitMiddleware:
             return
         content_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
         if scope["path"].startswith(API_PREFIX) and not _is_json(content_type):
-            shown = content_type.decode("latin-1")[:MAX_ECHO_CHARS] or "none"
-            detail = f"content type {shown!r} is not supported; send application/json"
+            given = shown(content_type.decode("latin-1")) if content_type else "none"
+            detail = f"content type {given} is not supported; send application/json"
             await self._refuse(scope, receive, send, 415, "unsupported_media_type", detail)
             return
 
@@ -123,7 +123,6 @@ class BodyLimitMiddleware:
 FALLBACK_BODY_BYTES = 1024 * 1024
 # Read and discard at most this much of an oversized body so that the client sees the 413.
 MAX_DRAIN_BYTES = 8 * 1024 * 1024
-MAX_ECHO_CHARS = 64
 API_PREFIX = "/v1/"  # every POST route there takes JSON
 BODYLESS_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
 

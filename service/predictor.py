@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from service.batching import MicroBatcher
-from service.errors import InputError, NonFiniteOutputError
+from service.errors import InputError, NonFiniteOutputError, shown
 from service.metrics import SOURCES, STAGES, Metrics
 from service.preprocess import Float32Array, FloatArray, check_rate, normalise, prepare_window
 from service.runtime import HeadOutput, ModelRuntime
@@ -105,14 +105,14 @@ class Predictor:
             raise InputError(
                 "unknown_sensor",
                 f"unknown sensor{'s' if len(unknown) > 1 else ''} "
-                f"{', '.join(repr(u) for u in unknown)}; known: {known}",
+                f"{', '.join(shown(u) for u in unknown[:5])}; known: {known}",
             )
         rates_hz = rates_hz or {}
         stray = [name for name in rates_hz if name not in sensors]
         if stray:
             raise InputError(
                 "bad_rate",
-                f"sampling_rate_hz names {', '.join(repr(s) for s in stray)}, which "
+                f"sampling_rate_hz names {', '.join(shown(s) for s in stray[:5])}, which "
                 f"{'is' if len(stray) == 1 else 'are'} not in sensors; give rates only for "
                 "the sensors sent",
             )

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ralis.bundle import ViewSpec
-from service.errors import InputError
+from service.errors import InputError, shown
 from service.preprocess import FloatArray, as_samples, check_rate, interpolate
 
 # Timestamps closer than this (seconds) are the same instant.
@@ -209,7 +209,8 @@ class StreamState:
         view = self._views.get(sensor)
         if view is None:
             raise InputError(
-                "unknown_sensor", f"unknown sensor {sensor!r}; known: {', '.join(self._views)}"
+                "unknown_sensor",
+                f"unknown sensor {shown(sensor)}; known: {', '.join(self._views)}",
             )
         values = as_samples(view, samples, self._limits.max_abs_sample)
         buffer = self._buffers.get(sensor) or _SensorBuffer(view)

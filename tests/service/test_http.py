@@ -249,3 +249,64 @@ def test_oversized_bodies_get_413(bundle_dir: Path) -> None:
         assert streamed.status_code == 413
         assert client.post("/v1/predict", json={"sensors": as_json(windows(["torso"]))}).is_success
         assert 'ralis_errors_total{kind="body_too_large"} 2.0' in client.get("/metrics").text
+
+
+# --- hostile input (issue 13) ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("huge", [1e308, 3e38, -1e7])
+def test_finite_but_huge_values_get_a_422_naming_the_sensor_and_the_limit(
+    api: TestClient, huge: float
+) -> None:
+    # Once a 200 with every probability null.
+    response = api.post("/v1/predict", json={"sensors": {"torso": [[huge, huge, huge]] * 100}})
+    assert response.status_code == 422
+    detail = response.json()["detail"]
+    assert "sensor 'torso'" in detail and "within +-1e+06" in detail
+
+
+def test_unknown_sensor_names_are_echoed_truncated(api: TestClient) -> None:
+    name = "x" * 100_000
+    response = api.post("/v1/predict", json={"sensors": {name: [[0.0, 0.0, 0.0]] * 100}})
+    assert response.status_code == 422
+    assert len(response.content) < 1_000
+    assert "(100000 characters)" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded"])
+def test_non_json_bodies_get_415(api: TestClient, content_type: str | None) -> None:
+    body = json.dumps({"sensors": as_json(windows(["torso"]))})
+    headers = {"content-type": content_type} if content_type else {}
+    response = api.post("/v1/predict", content=body, headers=headers)
+    assert response.status_code == 415
+    assert "send application/json" in response.json()["detail"]
+
+
+def test_the_default_body_limit_is_sized_to_the_model(api: TestClient) -> None:
+    # 5 views x 4 x 100 rows x (3 x 24 + 4) bytes + 16 KiB (service/limits.py).
+    limit = 5 * 400 * 76 + 16 * 1024
+    over = {"sensors": {"torso": [[0.0, 0.0, 0.0]] * 20_000}}
+    response = api.post("/v1/predict", json=over)
+    assert response.status_code == 413
+    assert f"exceeds {limit} bytes" in response.json()["detail"]
+
+
+def test_a_non_finite_model_output_is_an_internal_error_never_a_200(
+    bundle_dir: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from service.runtime import HeadOutput, ModelRuntime
+
+    real_head = ModelRuntime.head
+
+    def broken_head(self: ModelRuntime, embeddings: np.ndarray, mask: np.ndarray) -> HeadOutput:
+        out = real_head(self, embeddings, mask)
+        return out._replace(probabilities=np.full_like(out.probabilities, np.nan))
+
+    monkeypatch.setattr(ModelRuntime, "head", broken_head)
+    settings = Settings(bundle_dir=bundle_dir, execution_provider="cpu")
+    with TestClient(create_app(settings)) as client:
+        response = client.post("/v1/predict", json={"sensors": as_json(windows(["torso"]))})
+        assert response.status_code == 500
+        assert "non-finite" in response.json()["detail"]
+        assert 'ralis_errors_total{kind="internal"} 1.0' in client.get("/metrics").text
+    assert "non-finite" in caplog.text

@@ -135,3 +135,12 @@ def test_route_labels_stay_bounded(api: TestClient) -> None:
         dict(labels).get("route") for (name, labels) in metrics if name == "ralis_requests_total"
     }
     assert not any(r and r.startswith("/no/") for r in routes)
+
+
+def test_fixed_routes_are_labelled_by_name(api: TestClient) -> None:
+    # issue 13: /metrics, /docs and /openapi.json were counted as "unmatched".
+    for path in ("/metrics", "/openapi.json", "/healthz"):
+        assert api.get(path).status_code == 200
+    metrics = scrape(api)
+    for path in ("/metrics", "/openapi.json", "/healthz"):
+        assert value(metrics, "ralis_requests_total", route=path, method="GET", status="200") >= 1

@@ -39,11 +39,13 @@ def free_port() -> int:
 class Server:
     """`ralis serve` in a subprocess."""
 
-    def __init__(self, bundle: Path) -> None:
+    def __init__(self, bundle: Path, env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}/v1/stream"
-        env = dict(os.environ, RALIS_MAX_BATCH_WAIT_MS="1", RALIS_INTRA_OP_THREADS="1")
+        env = dict(
+            os.environ, RALIS_MAX_BATCH_WAIT_MS="1", RALIS_INTRA_OP_THREADS="1", **(env or {})
+        )
         self.output = ""
         self.process = subprocess.Popen(
             [sys.executable, "-m", "ralis.cli", "serve", "--bundle", str(bundle),
@@ -149,8 +151,8 @@ def test_sigterm_closes_streams_with_1001_and_exits_cleanly(bundle_dir: Path) ->
             ws.recv(timeout=10)
     assert ws.close_code == 1001, closed.value
     assert ws.close_reason == "server shutting down"
-    # uvicorn re-raises the signal once it has shut down, so the exit status says SIGTERM.
-    assert running.stop() in (0, -signal.SIGTERM)
+    # A clean shutdown exits 0 (uvicorn re-raises the signal; `ralis serve` absorbs it).
+    assert running.stop() == 0
     assert "Traceback" not in running.output
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from ralis.bundle import ViewSpec
 from service.errors import InputError
-from service.stream import StreamLimits, DueWindow, StreamState
+from service.stream import DueWindow, StreamLimits, StreamState
 
 RATE = 25.0
 T = 100  # 4 s windows
@@ -227,3 +227,75 @@ def test_bad_chunks_are_refused_and_leave_the_stream_unchanged(
     due = state.add("torso", data["torso"][75:100])
     assert [w.t_end for w in due] == [4.0]
     np.testing.assert_allclose(due[0].windows["torso"], data["torso"][:100], atol=1e-12)
+
+
+# --- bounded work per message (issue 13) ----------------------------------------------
+
+
+def test_the_freezing_message_is_refused_by_the_rate_floor() -> None:
+    # 32,000 rows at 1 Hz once made 32,000 windows in one synchronous pass (30 s frozen).
+    state = make_state(limits=StreamLimits())
+    with pytest.raises(InputError, match=r"sampling rate 1 Hz .* \[5, 2000\] Hz") as info:
+        state.add("torso", np.zeros((32_000, 3)), t0=0.0, rate_hz=1.0)
+    assert info.value.kind == "bad_rate"
+    assert state.buffered_bytes() == 0
+
+
+def test_a_chunk_may_cover_at_most_max_chunk_span_s() -> None:
+    state = make_state(limits=StreamLimits(max_chunk_span_s=10.0))
+    with pytest.raises(InputError, match=r"covers 1600 s .* at most 10 s") as info:
+        state.add("torso", np.zeros((8_000, 3)), t0=0.0, rate_hz=5.0)
+    assert info.value.kind == "stream_limit"
+    assert state.buffered_bytes() == 0  # unchanged: the stream goes on
+    assert [w.t_end for w in state.add("torso", np.zeros((250, 3)), t0=0.0)] == [
+        4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0,
+    ]  # fmt: skip
+
+
+def test_one_message_predicts_at_most_max_windows_per_message_the_newest() -> None:
+    state = make_state(hop_s=0.1, limits=StreamLimits(max_windows_per_message=16))
+    data = recording(10.0)["torso"]
+    # Windows covering >= 0.9 of 4 s end at 3.6, 3.7, ..., 10.0: 65 are due.
+    due = state.add("torso", data, t0=0.0)
+    assert len(due) == 16
+    assert state.skipped_windows == 65 - 16
+    np.testing.assert_allclose([w.t_end for w in due], np.arange(8.5, 10.01, 0.1), atol=1e-9)
+    np.testing.assert_allclose(due[-1].windows["torso"], data[-T:], atol=1e-12)
+    # The next message starts afresh: its own windows, nothing skipped.
+    more = state.add("torso", recording(1.0, seed=3)["torso"], t0=10.0)
+    assert len(more) == 10 and state.skipped_windows == 0
+
+
+def test_the_stream_buffer_has_a_byte_budget() -> None:
+    # One sensor far ahead while another lags: samples pile up until stale_after_s.
+    limits = StreamLimits(max_buffer_bytes=200_000, max_chunk_span_s=10.0)
+    state = make_state(stale_after_s=60.0, limits=limits)
+    state.add("left_leg", np.zeros((25, 3)), t0=0.0)  # the laggard
+    for second in range(0, 40, 5):
+        try:
+            state.add("torso", np.zeros((2500, 3)), t0=float(second), rate_hz=500.0)
+        except InputError as error:
+            assert error.kind == "stream_limit"
+            assert "over its 200000 bytes" in error.detail
+            break
+    else:
+        pytest.fail("the buffer grew past its budget")
+    assert state.buffered_bytes() <= 200_000
+
+
+def test_window_slices_match_a_mask_over_the_buffer() -> None:
+    # Irregular chunks with jitter and gaps: binary search finds what a full mask would.
+    state = make_state(hop_s=0.5)
+    rng = np.random.default_rng(7)
+    t = 0.0
+    for _ in range(40):
+        rows = int(rng.integers(1, 30))
+        state.append("torso", rng.normal(size=(rows, 3)), t0=t, rate_hz=25.0)
+        t += rows / 25.0 + float(rng.choice([0.0, 0.0, 0.3]))
+    buffer = state._buffers["torso"]
+    times = buffer.times
+    for t_end in np.arange(4.0, t, 0.37):
+        inside = (times >= t_end - 4.0 - 1e-6) & (times < t_end - 1e-6)
+        expected = np.flatnonzero(inside)
+        got = buffer.window_slice(float(t_end))
+        assert list(range(got.start, got.stop)) == list(expected)
