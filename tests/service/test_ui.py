@@ -2,7 +2,9 @@
 
 The browser tests drive Debian's `chromium` through `chromium-driver` with selenium against a
 real `ralis serve` on the committed default model; they skip when the browser is absent.
-Screenshots go to `build/` (CI keeps them as artefacts).
+Screenshots go to `build/` (CI keeps them as artefacts): ui-laptop.png,
+ui-laptop-two-sensors-off.png (1280 x 900), ui-phone.png and ui-phone-full.png (390 px wide,
+portrait), docs.png.
 """
 
 from __future__ import annotations
@@ -286,6 +288,12 @@ def test_the_page_fits_a_phone_in_portrait(live_server: UiServer, driver: Any) -
         )
         assert overflow <= 0, f"the page is {overflow} px wider than a 390 px phone"
         screenshot(driver, "ui-phone.png")
+        height = driver.execute_script("return document.documentElement.scrollHeight")
+        driver.execute_cdp_cmd(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": 390, "height": min(height, 4000), "deviceScaleFactor": 1, "mobile": True},
+        )
+        screenshot(driver, "ui-phone-full.png")
     finally:
         driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
     assert console_errors(driver) == []
