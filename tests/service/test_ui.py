@@ -251,6 +251,10 @@ def test_the_page_follows_sensors_switched_off_and_on(live_server: UiServer, dri
         f"{s.replace('_', ' ')} sensor" for s in SENSORS
     ]
     assert all(s.get_attribute("aria-checked") == "true" for s in switches)
+    controls = [c for c in driver.find_elements("css selector", "button, select, input")
+                if c.is_displayed()]  # fmt: skip
+    unnamed = [c.get_attribute("id") for c in controls if not c.accessible_name.strip()]
+    assert unnamed == [], f"controls without an accessible name: {unnamed}"
 
     off_at = max(toggle(driver, "right_arm"), toggle(driver, "left_leg"))
     # Silent for more than stale_after_s (1 s) before t_end: dropped from that window on.
@@ -270,6 +274,14 @@ def test_the_page_follows_sensors_switched_off_and_on(live_server: UiServer, dri
     assert len(driver.find_elements("css selector", "#timeline .marker.on")) == 2
     assert after_on["errors"] == "0"
     screenshot(driver, "ui-laptop.png")
+
+    driver.find_element("id", "play").click()  # pause: no samples, so no more predictions
+    time.sleep(0.5)  # what was in flight arrives
+    paused_at = prediction(driver)["count"]
+    time.sleep(1.5)  # 15 s of sample time at 10x
+    assert prediction(driver)["count"] == paused_at
+    driver.find_element("id", "play").click()
+    wait_for(lambda: prediction(driver)["count"] != paused_at, 30, "predictions after resuming")
     assert console_errors(driver) == []
 
 
@@ -329,6 +341,8 @@ def test_with_api_keys_the_page_asks_for_a_key_and_keeps_it_in_memory(driver: An
         form = driver.find_element("id", "auth")
         wait_for(form.is_displayed, 15, "the API key form")
         key_input = driver.find_element("id", "api-key")
+        assert key_input.accessible_name == "API key"
+        assert key_input.get_attribute("type") == "password"
         key_input.send_keys("not-the-key-0123456789")
         driver.find_element("id", "auth-submit").click()
         wait_for(lambda: "refused" in driver.find_element("id", "auth-error").text, 15,
