@@ -34,7 +34,7 @@ class TrainConfig:
     # --- optimisation: a recipe that converges whatever the dataset size -----------------
     # Training runs max(epochs, ceil(min_steps / steps per epoch)) epochs, so a small
     # dataset still gets enough optimiser steps; early stopping may end it sooner.
-    epochs: int = 30
+    epochs: int = 20
     min_steps: int = 4000
     batch_size: int = 16
     lr: float = 1e-3

@@ -26,19 +26,33 @@ PAPER_RALIS = {
 
 ABLATIONS = TABLE5_ABLATIONS
 
+# The "augment" table: one transform left out at a time (TrainConfig overrides), complete data.
+AUGMENT_VARIANTS: dict[str, dict[str, Any]] = {
+    "all transforms": {},
+    "no augmentation": {"augment": False},
+    "-rotate": {"augment_transforms": ("scale", "time_warp")},
+    "-scale": {"augment_transforms": ("rotate", "time_warp")},
+    "-time_warp": {"augment_transforms": ("rotate", "scale")},
+}
+
 
 def variants(table: str) -> dict[str, dict[str, Any]]:
     if table == "table5":
         return ABLATIONS
+    if table == "augment":
+        return AUGMENT_VARIANTS
     return {"RALIS": {}}
 
 
 def run_config(
-    table: str, model_overrides: dict[str, Any], seed: int, data: str, epochs: int
+    table: str, overrides: dict[str, Any], seed: int, data: str, epochs: int
 ) -> TrainConfig:
+    """Table 5 variants override the model; "augment" variants the training config."""
     protocol = "uniform" if table == "table4" else "complete"
+    if table == "augment":
+        return TrainConfig(data=data, protocol=protocol, seed=seed, epochs=epochs, **overrides)
     return TrainConfig(
-        data=data, protocol=protocol, seed=seed, epochs=epochs, model=dict(model_overrides)
+        data=data, protocol=protocol, seed=seed, epochs=epochs, model=dict(overrides)
     )
 
 
@@ -59,6 +73,10 @@ def run_one(config: TrainConfig, out_dir: Path) -> dict[str, Any]:
         "config": config.to_dict(),
         "best_epoch": result.best_epoch,
         "best_val_macro_f1": result.best_val_macro_f1,
+        "epochs_run": result.epochs_run,
+        "planned_epochs": result.planned_epochs,
+        "steps": result.steps,
+        "stopped_early": result.stopped_early,
         "seconds_per_epoch": result.seconds_per_epoch,
         "total_seconds": result.total_seconds,
     }
@@ -117,14 +135,15 @@ def collect_scores(table: str, runs_dir: Path, variant: str = "RALIS") -> dict[s
 
 
 def _slug(variant: str) -> str:
-    return variant.replace(" ", "_").replace(".", "").replace("+", "plus_").replace("-", "no_")
+    slug = variant.replace(" ", "_").replace(".", "").replace("+", "plus_").replace("-", "no_")
+    return slug
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
-    parser.add_argument("table", choices=["table3", "table4", "table5"])
+    parser.add_argument("table", choices=["table3", "table4", "table5", "augment"])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument(
         "--variants",

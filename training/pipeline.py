@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from training.config import Protocol, TrainConfig
+from training.data.berkeley_mhad import is_berkeley_mhad, load_berkeley_mhad
 from training.data.dataset import MultiViewDataset
 from training.data.dsads import load_dsads
 from training.data.normalize import Normalizer
@@ -20,6 +21,7 @@ log = logging.getLogger(__name__)
 
 # Validation and test views are dropped with fixed seeds so every run sees the same sets.
 _EVAL_DROP_SEEDS = {"val": 10_001, "test": 10_002}
+# Berkeley MHAD: validation and test windows start every second (training: the config's hop).
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,13 @@ def load_raw_splits(
     config: TrainConfig,
 ) -> tuple[MultiViewDataset, MultiViewDataset, MultiViewDataset]:
     """Load the three subject splits, un-normalised and with every recorded view present."""
+    if is_berkeley_mhad(config.data):
+        hop = config.train_hop_seconds
+        return (
+            load_berkeley_mhad(config.data, config.train_subjects, config.window_seconds, hop),
+            load_berkeley_mhad(config.data, config.val_subjects, config.window_seconds, 1.0),
+            load_berkeley_mhad(config.data, config.test_subjects, config.window_seconds, 1.0),
+        )
     if is_npz_source(config.data):
         data = load_npz(config.data)
         return split_by_subject(
@@ -89,7 +98,9 @@ def prepare_data(config: TrainConfig) -> PreparedData:
 
 def prepare_test_data(config: TrainConfig, normalizer: Normalizer) -> MultiViewDataset:
     """The test split exactly as training saw it (same protocol seed), normalised."""
-    if is_npz_source(config.data):
+    if is_berkeley_mhad(config.data):
+        test = load_berkeley_mhad(config.data, config.test_subjects, config.window_seconds, 1.0)
+    elif is_npz_source(config.data):
         _, _, test = split_by_subject(
             load_npz(config.data),
             config.train_subjects,

@@ -97,3 +97,44 @@ def test_invalid_manifest_is_refused(bundle: tuple[Checkpoint, Path], tmp_path: 
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(BundleError, match="norm_mean/norm_std need 3 values"):
         load_manifest(tmp_path, verify=False)
+
+
+def test_pose_view_exports_with_its_normalisation_inside_the_encoder(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    config = RalisConfig(
+        views=(ViewConfig("wrist", 3), ViewConfig("body", 15, pose_dims=3, scale_joint=1)),
+        num_classes=4,
+        **TINY_MODEL,  # type: ignore[arg-type]
+    )
+    model = RalisModel(config).eval()
+    torch.nn.init.normal_(model.head.w_gate)
+    views = [
+        ViewInfo("wrist", "acc", ("x", "y", "z"), 25.0),
+        ViewInfo(
+            "body",
+            "pose3d",
+            tuple(f"j{j}{a}" for j in range(5) for a in "xyz"),
+            25.0,
+            scale_joint=1,
+            vertical_axis=2,
+        ),
+    ]
+    normalizer = Normalizer(
+        mean={"wrist": np.zeros(3, np.float32), "body": np.zeros(15, np.float32)},
+        std={"wrist": np.ones(3, np.float32), "body": np.ones(15, np.float32)},
+    )
+    checkpoint = Checkpoint(
+        model,
+        normalizer,
+        views,
+        ["a", "b", "c", "d"],
+        TrainConfig(data="t", window_seconds=2.0),
+        1,
+        0.5,
+    )
+    export_bundle(checkpoint, tmp_path / "b")
+    report = check_parity(checkpoint, tmp_path / "b", num_samples=8)
+    assert report.max_probability_diff < 1e-4 and report.argmax_agreement == 1.0
+    checkpoint.save(tmp_path / "c.pt")
+    reloaded = Checkpoint.load(tmp_path / "c.pt")
+    assert reloaded.views == views and reloaded.model.config == config
