@@ -99,7 +99,8 @@ class _SensorBuffer:
 
     @property
     def bytes_per_sample(self) -> int:
-        return (self._values.shape[1] + 2) * _FLOAT_BYTES
+        channels: int = self._values.shape[1]
+        return (channels + 2) * _FLOAT_BYTES
 
     def window_slice(self, t_end: float) -> slice:
         """Indices (into the live samples) of the samples inside the window ending at `t_end`.

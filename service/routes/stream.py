@@ -8,6 +8,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, WebSocket
 from pydantic import BaseModel, ValidationError
@@ -15,7 +16,7 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from service.auth import UNAUTHORIZED_DETAIL, bearer_token, key_is_valid
 from service.deps import StateDep
-from service.errors import ErrorKind, InputError, ServiceError
+from service.errors import InputError, ServiceError
 from service.frames import SampleChunk, decode_frame, is_binary_frame
 from service.framewait import FrameWait
 from service.predictor import Predictor
@@ -92,7 +93,9 @@ async def stream(websocket: WebSocket, state: StateDep) -> None:
         predictor = state.predictor
         if predictor is None or not state.ready:
             raise _Close(TRY_AGAIN_LATER, "the model is not loaded; retry shortly")
-        if settings.api_keys and not key_is_valid(bearer_token(websocket.headers), settings.api_keys):
+        if settings.api_keys and not key_is_valid(
+            bearer_token(websocket.headers), settings.api_keys
+        ):
             wait.timeout_s = settings.stream_auth_timeout_s
             await _authenticate_by_message(websocket, state, wait)
             wait.timeout_s = settings.stream_idle_timeout_s
@@ -127,9 +130,12 @@ async def stream(websocket: WebSocket, state: StateDep) -> None:
 
 
 def _origin_allowed(websocket: WebSocket, allowed: Sequence[str]) -> bool:
-    """True unless an allow-list is set and a browser sent an Origin outside it."""
+    """True unless an allow-list is set and a browser sent an Origin outside it; the page the
+    service serves itself (same host as the request) is always allowed."""
     origin = websocket.headers.get("origin")
-    return not allowed or origin is None or origin.rstrip("/") in allowed
+    if not allowed or origin is None or origin.rstrip("/") in allowed:
+        return True
+    return urlsplit(origin).netloc == websocket.headers.get("host")
 
 
 async def _serve(

@@ -44,31 +44,21 @@ def _ready(ws: ClientConnection) -> dict[str, object]:
     return message
 
 
+def _samples(rows: int, rate_hz: float, row: list[float] | None = None) -> str:
+    message = {"type": "samples", "sensor": "torso", "t0": 0, "rate_hz": rate_hz,
+               "samples": [row or [0, 0, 0]] * rows}  # fmt: skip
+    return json.dumps(message, separators=(",", ":"))
+
+
 def _hostile_messages() -> list[tuple[str, str]]:
     """(name, message) pairs from the issue: each must cost bounded work."""
-    zeros = [[0, 0, 0]]
-    compact = {"separators": (",", ":")}
     return [
-        ("the issue's 32,000 rows at 1 Hz (256 KB)", json.dumps(
-            {"type": "samples", "sensor": "torso", "samples": zeros * 32_000, "t0": 0, "rate_hz": 1},
-            **compact,  # type: ignore[arg-type]
-        )),
-        ("20,000 rows at 1 Hz (160 KB)", json.dumps(
-            {"type": "samples", "sensor": "torso", "samples": zeros * 20_000, "t0": 0, "rate_hz": 1},
-            **compact,  # type: ignore[arg-type]
-        )),
-        ("8,000 rows at 2 Hz (64 KB)", json.dumps(
-            {"type": "samples", "sensor": "torso", "samples": zeros * 8_000, "t0": 0, "rate_hz": 2}
-        )),
-        ("40,000 rows at 2 kHz (800 KB)", json.dumps(
-            {"type": "samples", "sensor": "torso", "samples": [[1.5, -2.25, 9.75]] * 40_000,
-             "rate_hz": 2000}
-        )),
-        ("10,000 rows at 500 Hz (200 KB, 20 s)", json.dumps(
-            {"type": "samples", "sensor": "torso", "samples": [[1.5, -2.25, 9.75]] * 10_000,
-             "rate_hz": 500}
-        )),
-    ]  # fmt: skip
+        ("the issue's 32,000 rows at 1 Hz (256 KB)", _samples(32_000, 1)),
+        ("20,000 rows at 1 Hz (160 KB)", _samples(20_000, 1)),
+        ("8,000 rows at 2 Hz (64 KB)", _samples(8_000, 2)),
+        ("40,000 rows at 2 kHz (800 KB)", _samples(40_000, 2000, [1.5, -2.25, 9.75])),
+        ("10,000 rows at 500 Hz (200 KB, 20 s)", _samples(10_000, 500, [1.5, -2.25, 9.75])),
+    ]
 
 
 def _attack(url: str, stop: threading.Event, outcomes: list[str]) -> None:
@@ -107,8 +97,9 @@ def test_one_hostile_message_never_stalls_a_neighbouring_stream(server: Server) 
         for first in range(0, seconds * 25, chunk_rows):
             sent_at = time.perf_counter()
             for view in VIEWS:  # one JSON message per sensor, as a live device sends them
+                samples = rng.normal(size=(chunk_rows, 3)).tolist()
                 ws.send(json.dumps({"type": "samples", "sensor": view, "t0": first / 25,
-                                    "samples": rng.normal(size=(chunk_rows, 3)).tolist()}))  # fmt: skip
+                                    "samples": samples}))  # fmt: skip
             if (first + chunk_rows) % 25 == 0 and first + chunk_rows >= 100:
                 prediction = json.loads(ws.recv(timeout=10))
                 latencies.append(time.perf_counter() - sent_at)
@@ -139,7 +130,9 @@ def test_unauthenticated_connections_hold_no_stream_slot(bundle_dir: Path) -> No
     try:
         silent = [connect(running.ws_url, legacy=True) for _ in range(5)]  # never authenticate
         for _ in range(3):  # a real user still gets in, twice over, while they wait
-            with connect(running.ws_url, additional_headers={"Authorization": f"Bearer {KEY}"}) as a:
+            with connect(
+                running.ws_url, additional_headers={"Authorization": f"Bearer {KEY}"}
+            ) as a:
                 _ready(a)
                 with connect(running.ws_url) as b:
                     b.send(json.dumps({"type": "auth", "token": KEY}))
@@ -147,9 +140,10 @@ def test_unauthenticated_connections_hold_no_stream_slot(bundle_dir: Path) -> No
         # The pending room is capped on its own: the 9th waiting connection is refused.
         silent += [connect(running.ws_url, legacy=True) for _ in range(3)]
         with connect(running.ws_url) as refused:
-            assert "too many connections authenticating" in json.loads(refused.recv(timeout=10))[
-                "detail"
-            ]
+            assert (
+                "too many connections authenticating"
+                in json.loads(refused.recv(timeout=10))["detail"]
+            )
         for ws in silent:
             ws.close()
     finally:
@@ -163,9 +157,10 @@ def test_streams_per_client_address_are_capped(bundle_dir: Path) -> None:
         for ws in held:
             _ready(ws)
         with connect(running.ws_url) as fourth:
-            assert "too many streams from your address (at most 3)" in json.loads(
-                fourth.recv(timeout=10)
-            )["detail"]
+            assert (
+                "too many streams from your address (at most 3)"
+                in json.loads(fourth.recv(timeout=10))["detail"]
+            )
         held.pop().close()
         time.sleep(0.2)
         with connect(running.ws_url) as again:
@@ -185,6 +180,9 @@ def test_origins_outside_the_allow_list_are_refused(bundle_dir: Path) -> None:
             _ready(ws)
         with pytest.raises(Exception, match="403"):
             connect(running.ws_url, origin="https://evil.example.com")  # type: ignore[arg-type]
+        # The service's own page (same host as the request) is always allowed.
+        with connect(running.ws_url, origin=running.url) as ws:  # type: ignore[arg-type]
+            _ready(ws)
     finally:
         running.stop()
 
