@@ -150,6 +150,14 @@ def fixed_cases(sensors: Sequence[str], max_message_bytes: int) -> list[Case]:
         ("binary", head + chunk(0, 3, 0, 25.0, 0.0)),
         ("binary", b"\x01\x01\x00\x00" + bytes(15)),
         ("json as bytes", samples("x").encode()),
+        # The hostile-client review (issue 13): each must cost bounded work and get an error.
+        ("hostile", samples([[0, 0, 0]] * 32_000, t0=0, rate_hz=1)),
+        ("hostile", samples([[0, 0, 0]] * 8_000, t0=0, rate_hz=2)),
+        ("hostile", samples([row] * 100, rate_hz=4.0)),
+        ("hostile", samples([row] * 300, rate_hz=25.0)),  # 12 s: over the chunk span
+        ("hostile", samples([[1e308, 1e308, 1e308]] * 100)),
+        ("hostile", samples([[3e38, 0, 0]] * 100)),
+        ("hostile", json.dumps({"type": "samples", "sensor": "x" * 100_000, "samples": [row]})),
         (OVER_LIMIT_FAMILY, b"\x00" * (4 * max_message_bytes + 1024)),
     ]
     return [Case(family, frame) for family, frame in cases]

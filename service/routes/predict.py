@@ -24,8 +24,13 @@ router = APIRouter(
     responses={
         400: {"model": ErrorResponse, "description": "Body is not UTF-8 text"},
         401: {"model": ErrorResponse, "description": "Missing or invalid API key"},
-        413: {"model": ErrorResponse, "description": "Request body too large"},
-        422: {"model": ErrorResponse, "description": "Unusable sensors or windows"},
+        413: {"model": ErrorResponse, "description": "Request body too large for the model"},
+        415: {"model": ErrorResponse, "description": "Body is not application/json"},
+        422: {
+            "model": ErrorResponse,
+            "description": "Unusable sensors or windows (shape, "
+            "non-finite or out-of-range values, rate, unknown sensor)",
+        },
         503: {"model": ErrorResponse, "description": "Not ready or overloaded"},
     },
 )
