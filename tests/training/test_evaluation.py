@@ -9,7 +9,7 @@ from torch import nn
 
 from model.moe import HeadOutput
 from training.data.dataset import MultiViewDataset, ViewInfo
-from training.evaluation import evaluate, scenario_sizes
+from training.evaluation import evaluate, scenario_sizes, trial_votes, view_combinations
 
 
 class _Config:
@@ -73,3 +73,30 @@ def test_samples_without_chosen_views_are_left_out() -> None:
     only_v0 = report.combinations["1 view"][0]
     assert only_v0.views == ("v0",) and only_v0.num_samples == 4
     assert only_v0.macro_f1 == 1.0
+
+
+def test_trial_votes_take_the_majority_of_each_trial() -> None:
+    trial = np.array([5, 5, 5, 9, 9, 2])
+    y_true = np.array([1, 1, 1, 0, 0, 1])
+    y_pred = np.array([1, 0, 1, 0, 1, 0])
+    labels, votes = trial_votes(trial, y_true, y_pred, num_classes=2)
+    # Trials sorted by id: 2 -> [0], 5 -> [1, 0, 1], 9 -> [0, 1] (tie: lowest class).
+    assert labels.tolist() == [1, 1, 0] and votes.tolist() == [0, 1, 0]
+
+
+def test_trial_level_scores_when_the_dataset_knows_its_trials() -> None:
+    data = _dataset()
+    data.trial = np.array([0, 1, 0, 1, 2, 3, 2, 3], dtype=np.int64)
+    report = evaluate(OracleIfFirstView(), data)  # type: ignore[arg-type]
+    assert report.scenarios_trial["3 views"] == pytest.approx(1.0)
+    first = report.combinations["1 view"][0]
+    assert first.num_trials == 4 and first.trial_macro_f1 == 1.0
+    assert report.per_class_f1_all_views == [1.0, 1.0]
+
+
+def test_view_combinations_sample_when_there_are_too_many() -> None:
+    assert len(view_combinations(12, 6, None)) == 924
+    sample = view_combinations(12, 6, 50, seed=3)
+    assert len(sample) == 50 and len(set(sample)) == 50
+    assert sample == view_combinations(12, 6, 50, seed=3)  # fixed
+    assert view_combinations(5, 3, 50) == view_combinations(5, 3, None)  # all 10 fit

@@ -177,3 +177,25 @@ def test_augment_view_on_a_batch(modality: str) -> None:
     x = batch(b=8, c=channels)
     out = augment_view(x, modality, rng())
     assert out.shape == x.shape and out.dtype == np.float32 and np.isfinite(out).all()
+
+
+def test_transform_subsets_leave_the_others_out() -> None:
+    x = np.random.default_rng(1).normal(size=(4, 50, 3)).astype(np.float32)
+    untouched = augment_view(x, "acc", np.random.default_rng(0), transforms=frozenset())
+    np.testing.assert_array_equal(untouched, x)
+    rotated = augment_view(x, "acc", np.random.default_rng(0), transforms=frozenset({"rotate"}))
+    # A rotation alone keeps every sample's norm; scaling would not.
+    np.testing.assert_allclose(
+        np.linalg.norm(rotated, axis=-1), np.linalg.norm(x, axis=-1), rtol=1e-5
+    )
+    with pytest.raises(ValueError, match="unknown transforms"):
+        augment_view(x, "acc", np.random.default_rng(0), transforms=frozenset({"spin"}))
+
+
+def test_pose3d_rotation_uses_the_given_vertical_axis() -> None:
+    x = np.random.default_rng(2).normal(size=(3, 10, 12)).astype(np.float32)
+    out = augment_view(
+        x, "pose3d", np.random.default_rng(0), transforms=frozenset({"rotate"}), vertical_axis=2
+    )
+    np.testing.assert_allclose(out[..., 2::3], x[..., 2::3], rtol=1e-6)  # z (height) kept
+    assert not np.allclose(out[..., 0::3], x[..., 0::3])

@@ -76,3 +76,11 @@ def test_errors() -> None:
         Normalizer.from_dict({"a": {"mean": [0], "std": [0]}})
     with pytest.raises(DatasetError, match="expected keys 'mean' and 'std'"):
         Normalizer.from_dict({"a": {"mu": [0], "std": [1]}})
+
+
+def test_pose_views_get_the_identity() -> None:
+    data = make_dataset(n=6, views=(("arm", "acc", 3, 20), ("body", "pose3d", 9, 20)))
+    normalizer = Normalizer.fit(data)
+    np.testing.assert_array_equal(normalizer.mean["body"], np.zeros(9))
+    np.testing.assert_array_equal(normalizer.std["body"], np.ones(9))
+    assert not np.all(normalizer.mean["arm"] == 0)

@@ -170,3 +170,32 @@ def test_save_refuses_an_invalid_dataset(tmp_path: Path) -> None:
     with pytest.raises(DatasetError, match=r"x\['wrist'\] has NaN or infinite"):
         save_npz(data, tmp_path / "bad.npz")
     assert not (tmp_path / "bad.npz").exists()
+
+
+def test_pose_metadata_round_trips_and_is_checked(tmp_path: Path) -> None:
+    data = mixed_dataset()
+    mocap = data.views[2]
+    data.views[2] = type(mocap)(
+        mocap.name,
+        mocap.modality,
+        mocap.channels,
+        30.0,
+        root_joint=1,
+        scale_joint=2,
+        vertical_axis=2,
+    )
+    save_npz(data, tmp_path / "p.npz")
+    meta = json.loads((tmp_path / "p.meta.json").read_text())
+    assert meta["views"][2] | {} == meta["views"][2]
+    assert (meta["views"][2]["root_joint"], meta["views"][2]["vertical_axis"]) == (1, 2)
+    assert "root_joint" not in meta["views"][0]  # only pose views carry pose keys
+    assert load_npz(tmp_path / "p.npz").views == data.views
+    meta["views"][2]["root_joint"] = 3  # mocap has 3 joints: 0..2
+    (tmp_path / "p.meta.json").write_text(json.dumps(meta))
+    with pytest.raises(DatasetError, match="root_joint must be a joint index in 0..2"):
+        load_npz(tmp_path / "p.npz")
+    meta["views"][2]["root_joint"] = 0
+    meta["views"][0]["root_joint"] = 0
+    (tmp_path / "p.meta.json").write_text(json.dumps(meta))
+    with pytest.raises(DatasetError, match="apply to pose2d/pose3d views only"):
+        load_npz(tmp_path / "p.npz")
