@@ -48,6 +48,7 @@ lint-deploy: $(TOOLS_STAMP) ## hadolint, shellcheck, compose config, kustomize +
 	$(TOOLS_VENV)/bin/kubectl kustomize deploy/k8s > $(TOOLS_VENV)/k8s-rendered.yaml
 	$(TOOLS_VENV)/bin/kubernetes-validate --strict $(TOOLS_VENV)/k8s-rendered.yaml
 	@command -v promtool >/dev/null || { echo "promtool missing: apt-get install prometheus" >&2; exit 1; }
+	.ci/check_nginx.sh
 	promtool check config deploy/prometheus/prometheus.yml
 	promtool test rules deploy/prometheus/alerts_test.yml
 	$(TOOLS_VENV)/bin/python .ci/check_dashboard.py --static deploy/grafana
