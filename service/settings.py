@@ -78,7 +78,7 @@ class Settings(BaseSettings):
     stream_auth_timeout_s: float = Field(default=5.0, gt=0.0, le=600.0)
     stale_after_s: float = Field(default=1.0, gt=0.0, le=60.0)
     hop_s: float = Field(default=1.0, ge=0.1, le=60.0)
-    # Work per message and memory per stream (service/stream.py).
+    # Work per message and memory per stream (service/timeline.py).
     max_chunk_span_s: float = Field(default=10.0, ge=0.1, le=3600.0)
     max_windows_per_message: int = Field(default=16, ge=1, le=10_000)
     max_stream_buffer_bytes: int = Field(default=4 * 1024 * 1024, ge=64 * 1024)

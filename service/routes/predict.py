@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
+from fastapi.responses import Response
 
 from service.deps import ApiKeyDep, PredictorDep, StateDep
 from service.errors import InputError
 from service.fastjson import FastJSONRoute
-from service.predictor import Prediction
+from service.responses import batch_json, prediction_json
 from service.schemas import (
     BatchPredictRequest,
     BatchPredictResponse,
@@ -15,6 +16,8 @@ from service.schemas import (
     PredictRequest,
     PredictResponse,
 )
+
+JSON = "application/json"
 
 router = APIRouter(
     route_class=FastJSONRoute,
@@ -36,22 +39,11 @@ router = APIRouter(
 )
 
 
-def _response(prediction: Prediction) -> PredictResponse:
-    return PredictResponse(
-        activity=prediction.activity,
-        probabilities=prediction.probabilities,
-        view_weights=prediction.view_weights,
-        views_used=prediction.views_used,
-        model_version=prediction.model_version,
-        latency_ms=prediction.latency_ms,
-    )
-
-
 @router.post("/predict", response_model=PredictResponse, summary="Predict from sensor windows")
-async def predict(request: PredictRequest, predictor: PredictorDep) -> PredictResponse:
+async def predict(request: PredictRequest, predictor: PredictorDep) -> Response:
     """Activity from a window of each sensor present; only those sensors' encoders run."""
     prediction = await predictor.predict(request.sensors, request.sampling_rate_hz)
-    return _response(prediction)
+    return Response(prediction_json(prediction), media_type=JSON)
 
 
 @router.post(
@@ -59,7 +51,7 @@ async def predict(request: PredictRequest, predictor: PredictorDep) -> PredictRe
 )
 async def predict_batch(
     request: BatchPredictRequest, predictor: PredictorDep, state: StateDep
-) -> BatchPredictResponse:
+) -> Response:
     """Independent predictions, in order; they share encoder batches."""
     limit = state.settings.max_batch_windows
     count = len(request.windows)
@@ -71,4 +63,4 @@ async def predict_batch(
     predictions = await predictor.predict_many(
         [(w.sensors, w.sampling_rate_hz) for w in request.windows]
     )
-    return BatchPredictResponse(predictions=[_response(p) for p in predictions])
+    return Response(batch_json(predictions), media_type=JSON)

@@ -151,7 +151,7 @@ def test_a_bad_chunk_names_itself_and_the_stream_goes_on(api: TestClient) -> Non
 
 
 def test_appending_a_frames_chunks_then_collecting_matches_adding_them_one_by_one() -> None:
-    from tests.service.test_stream import VIEWS, make_state, recording
+    from tests.service.test_timeline import VIEWS, make_state, recording
 
     data = recording(9.0)
     one_by_one, frame_wise = make_state(), make_state()
@@ -183,7 +183,7 @@ def test_times_beyond_float_resolution_are_refused_not_looped_on(
     t0: float, rate_hz: float | None, kind: str, message: str
 ) -> None:
     # A window end past 2**32 s cannot advance by a hop in float64: once this spun forever.
-    from tests.service.test_stream import make_state
+    from tests.service.test_timeline import make_state
 
     state = make_state()
     with pytest.raises(InputError, match=message) as info:
@@ -193,7 +193,7 @@ def test_times_beyond_float_resolution_are_refused_not_looped_on(
 
 
 def test_unix_time_in_seconds_is_still_accepted() -> None:
-    from tests.service.test_stream import make_state
+    from tests.service.test_timeline import make_state
 
     state = make_state()
     due = state.add("torso", np.zeros((125, 3)), t0=1.76e9)

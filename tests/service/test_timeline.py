@@ -9,7 +9,7 @@ import pytest
 
 from ralis.bundle import ViewSpec
 from service.errors import InputError
-from service.stream import DueWindow, StreamLimits, StreamState
+from service.timeline import DueWindow, StreamLimits, SampleTimeline
 
 RATE = 25.0
 T = 100  # 4 s windows
@@ -31,8 +31,8 @@ VIEWS = [
 
 def make_state(
     hop_s: float = 1.0, stale_after_s: float = 1.0, limits: StreamLimits | None = None
-) -> StreamState:
-    return StreamState(
+) -> SampleTimeline:
+    return SampleTimeline(
         VIEWS,
         hop_s=hop_s,
         stale_after_s=stale_after_s,
@@ -47,7 +47,7 @@ def recording(seconds: float, seed: int = 0) -> dict[str, np.ndarray]:
 
 
 def feed(
-    state: StreamState,
+    state: SampleTimeline,
     data: dict[str, np.ndarray],
     chunk: int,
     with_t0: bool = True,

@@ -105,7 +105,7 @@ class _SensorBuffer:
     def window_slice(self, t_end: float) -> slice:
         """Indices (into the live samples) of the samples inside the window ending at `t_end`.
 
-        Sample times are strictly increasing (chunks move forward, see `StreamState.append`),
+        Sample times are strictly increasing (chunks move forward, see `SampleTimeline.append`),
         so two binary searches find them.
         """
         times = self.times
@@ -141,7 +141,7 @@ class _SensorBuffer:
         self._start += start
 
 
-class StreamState:
+class SampleTimeline:
     """Sample-time windows over the sensors of one stream."""
 
     def __init__(
