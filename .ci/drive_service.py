@@ -4,7 +4,7 @@
 (tests/fixtures/dsads_windows, subjects the default model never saw); curl posts it.
 `stream`: stream consecutive segments of the DSADS subset zip over the WebSocket and wait for
 predictions. Sensors, channels and classes come from the service's GET /v1/model, DSADS columns
-from `service.dsads` (the mapping of `ralis replay`, which itself needs all 60 segments of a
+from `ralis.client.dsads` (the mapping of `ralis replay`, which itself needs all 60 segments of a
 recording while the fixture has four). Runs in the service's own venv: no torch.
 """
 
@@ -23,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 import websockets
 
-from service import dsads
+from ralis.client import dsads
 
 Array = npt.NDArray[np.float64]
 

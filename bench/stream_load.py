@@ -12,12 +12,10 @@ sensor's chunk ending at `t_end`) to the prediction for `t_end` arriving.
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 import math
 import random
 import time
-import zipfile
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -30,8 +28,9 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from bench.asyncio_runner import run
-from service import dsads, frames
-from service.replay import CHUNK_S, MEAN_OFF_CHUNKS
+from ralis.client import dsads
+from ralis.client.replay import CHUNK_S, MEAN_OFF_CHUNKS
+from ralis.frames import SampleChunk, encode_frame
 
 FrameFormat = Literal["json", "binary"]
 # shared/ lies beside the repository (as on the development and CI machines).
@@ -104,32 +103,13 @@ def load_recordings(
     """
     wanted = min(dsads.SEGMENTS, math.ceil(seconds * dsads.RATE_HZ / dsads.SEGMENT_ROWS))
     pairs = [(s, a) for a in range(1, len(dsads.ACTIVITIES) + 1) for s in subjects]
-    archive = zipfile.ZipFile(data) if data.is_file() else None
-    names = set(archive.namelist()) if archive else set()
-
-    def read(activity: int, subject: int, segment: int) -> bytes | None:
-        name = f"data/a{activity:02d}/p{subject}/s{segment:02d}.txt"
-        if archive is not None:
-            return archive.read(name) if name in names else None
-        path = data / name
-        return path.read_bytes() if path.is_file() else None
-
     recordings: list[Recording] = []
-    try:
-        for subject, activity in pairs:
-            if len(recordings) == count:
-                break
-            segments = []
-            for segment in range(1, wanted + 1):
-                text = read(activity, subject, segment)
-                if text is None:
-                    break
-                segments.append(np.loadtxt(io.BytesIO(text), delimiter=",", ndmin=2))
-            if segments:
-                recordings.append(Recording(subject, activity, np.concatenate(segments)))
-    finally:
-        if archive is not None:
-            archive.close()
+    for subject, activity in pairs:
+        if len(recordings) == count:
+            break
+        rows = dsads.read_recording(data, activity, subject, wanted, complete=False)
+        if len(rows):
+            recordings.append(Recording(subject, activity, rows))
     if not recordings:
         raise ValueError(f"{data}: no DSADS recordings of subjects {list(subjects)}")
     return recordings
@@ -139,7 +119,7 @@ class MessageBook:
     """Pre-encoded samples by (recording, view, chunk), built on first use.
 
     `message` gives one sensor's JSON samples message (what `ralis replay` sends);
-    `frame` gives the binary frame of several sensors' chunks (`service/frames.py`).
+    `frame` gives the binary frame of several sensors' chunks (`ralis/frames.py`).
     """
 
     def __init__(self, recordings: Sequence[Recording], views: Sequence[View]) -> None:
@@ -148,7 +128,8 @@ class MessageBook:
         self.chunk_rows = round(CHUNK_S * dsads.RATE_HZ)
         self.chunks_per_recording = min(r.rows.shape[0] for r in recordings) // self.chunk_rows
         self._samples: dict[tuple[int, int, int], str] = {}
-        self._floats: dict[tuple[int, int, int], bytes] = {}
+        self._floats: dict[tuple[int, int, int], npt.NDArray[np.float32]] = {}
+        self._names = [view.name for view in views]
 
     def message(self, recording: int, view: int, chunk: int, t0: float) -> bytes:
         """The samples message of one chunk placed at sample time `t0` (UTF-8 JSON)."""
@@ -168,21 +149,17 @@ class MessageBook:
     def frame(self, recording: int, views: Sequence[int], chunk: int, t0: float) -> bytes:
         """One binary frame holding the chunk of each of `views`, all placed at `t0`."""
         chunk %= self.chunks_per_recording
-        parts = [frames.FRAME_HEADER.pack(frames.VERSION, len(views), 0)]
+        chunks = []
         for view in views:
             key = (recording, view, chunk)
             floats = self._floats.get(key)
             if floats is None:
                 first = chunk * self.chunk_rows
                 rows = self.recordings[recording].rows[first : first + self.chunk_rows]
-                floats = np.ascontiguousarray(rows[:, self.views[view].columns], "<f4").tobytes()
+                floats = np.ascontiguousarray(rows[:, self.views[view].columns], "<f4")
                 self._floats[key] = floats
-            channels = len(self.views[view].columns)
-            parts.append(
-                frames.CHUNK_HEADER.pack(view, channels, self.chunk_rows, dsads.RATE_HZ, t0)
-            )
-            parts.append(floats)
-        return b"".join(parts)
+            chunks.append(SampleChunk(self.views[view].name, floats, t0, dsads.RATE_HZ))
+        return encode_frame(chunks, self._names)
 
     def window(
         self, recording: int, end_row: int, window_samples: int

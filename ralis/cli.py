@@ -8,7 +8,7 @@ import sys
 # subcommand -> (module, function taking argv, one-line help)
 _COMMANDS: dict[str, tuple[str, str, str]] = {
     "serve": ("service.cli", "main", "run the inference service"),
-    "replay": ("service.replay", "main", "stream real DSADS recordings to a running service"),
+    "replay": ("ralis.client.replay", "main", "stream real DSADS recordings to a running service"),
     "train": ("training.cli", "train_main", "train a model"),
     "evaluate": ("training.cli", "evaluate_main", "evaluate a checkpoint over view subsets"),
     "export": ("training.cli", "export_main", "export a checkpoint as an ONNX model bundle"),

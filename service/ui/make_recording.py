@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from service.dsads import ACTIVITIES, POSITIONS, RATE_HZ, read_recording
+from ralis.client.dsads import ACTIVITIES, POSITIONS, RATE_HZ, read_recording
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_SOURCE = HERE.parents[2] / "shared" / "datasets" / "dsads" / "daily_sports_activities.zip"

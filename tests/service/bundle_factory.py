@@ -19,15 +19,11 @@ from ralis.bundle import (
     sha256_of,
     write_manifest,
 )
+from ralis.client import dsads
 
-VIEWS = ("torso", "right_arm", "left_arm", "right_leg", "left_leg")
-CLASSES = (
-    "sitting", "standing", "lying_back", "lying_right", "ascending_stairs",
-    "descending_stairs", "standing_elevator", "moving_elevator", "walking_parking_lot",
-    "walking_treadmill_flat", "walking_treadmill_inclined", "running_treadmill", "stepper",
-    "cross_trainer", "cycling_horizontal", "cycling_vertical", "rowing", "jumping", "basketball",
-)  # fmt: skip
-RATE_HZ = 25.0
+VIEWS = dsads.POSITIONS
+CLASSES = dsads.ACTIVITIES
+RATE_HZ = dsads.RATE_HZ
 WINDOW_SAMPLES = 100
 EMBEDDING_DIM = 16
 OPSET = 17

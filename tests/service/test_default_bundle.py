@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ralis.client.dsads import ACTIVITIES
 from service.app import create_app
-from service.dsads import ACTIVITIES
 from service.settings import Settings
 from tests.service.testclient import TestClient
 

@@ -21,7 +21,8 @@ import pytest
 from websockets.sync.client import connect
 
 from ralis.bundle import BundleError
-from service import cli, replay
+from ralis.client import replay
+from service import cli
 from service.app import create_app
 from service.settings import Settings
 from tests.service.testclient import TestClient
@@ -39,8 +40,10 @@ def free_port() -> int:
 class Server:
     """`ralis serve` in a subprocess."""
 
-    def __init__(self, bundle: Path, env: dict[str, str] | None = None) -> None:
-        self.port = free_port()
+    def __init__(
+        self, bundle: Path, env: dict[str, str] | None = None, port: int | None = None
+    ) -> None:
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}/v1/stream"
         env = dict(

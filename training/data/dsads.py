@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 from tqdm import tqdm
 
+from ralis.client import dsads as dsads_layout
 from training.data.cache import default_cache_dir, load_cached, save_cached
 from training.data.dataset import DatasetError, MultiViewDataset, ViewInfo
 from training.data.dsads_archive import NUM_COLUMNS, SEGMENT_ROWS, DsadsArchive
@@ -40,31 +41,13 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-DSADS_ACTIVITIES: list[str] = [
-    "sitting",  # a01
-    "standing",
-    "lying_back",
-    "lying_right",
-    "ascending_stairs",  # a05
-    "descending_stairs",
-    "standing_elevator",
-    "moving_elevator",
-    "walking_parking_lot",
-    "walking_treadmill_flat",  # a10
-    "walking_treadmill_inclined",
-    "running_treadmill",
-    "stepper",
-    "cross_trainer",
-    "cycling_horizontal",  # a15
-    "cycling_vertical",
-    "rowing",
-    "jumping",
-    "basketball",  # a19
-]
-DSADS_POSITIONS = ("torso", "right_arm", "left_arm", "right_leg", "left_leg")
-DSADS_SENSORS = ("acc", "gyro", "mag")  # order inside each unit's 9-column block
-DSADS_SUBJECTS = tuple(range(1, 9))
-DSADS_SAMPLING_RATE_HZ = 25.0
+# The DSADS layout has one home, torch-free (ralis/client/dsads.py); these names are its
+# training-side aliases.
+DSADS_ACTIVITIES: list[str] = list(dsads_layout.ACTIVITIES)
+DSADS_POSITIONS = dsads_layout.POSITIONS
+DSADS_SENSORS = dsads_layout.SENSORS  # order inside each unit's 9-column block
+DSADS_SUBJECTS = dsads_layout.SUBJECTS
+DSADS_SAMPLING_RATE_HZ = dsads_layout.RATE_HZ
 
 ViewSet = Literal["acc", "imu", "sensors"]
 VIEW_SETS: tuple[ViewSet, ...] = ("acc", "imu", "sensors")

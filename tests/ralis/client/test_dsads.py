@@ -1,4 +1,4 @@
-"""The DSADS reader and the replay plan (no server)."""
+"""The DSADS layout and recording reader (the one copy, torch-free)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from service import dsads
-from service.replay import CHUNK_S, plan_replay, true_labels
+from ralis.client import dsads
 
 
 def write_segments(
@@ -60,40 +59,25 @@ def test_columns_from_channel_names_or_view_name() -> None:
     assert dsads.view_columns("head", "acc", ["x", "y", "z"]) is None
 
 
-def test_plan_chunks_gaps_and_truth() -> None:
-    recording = np.arange(7500 * 45, dtype=np.float64).reshape(7500, 45)
-    sensors = {"torso": [0, 1, 2], "left_leg": [36, 37, 38]}
-    plan = plan_replay([(1, recording), (12, recording)], sensors, seconds=10.0, window_s=4.0)
-    per_activity = 2 * round(10.0 / CHUNK_S)
-    assert len(plan.chunks) == 2 * per_activity
-    first = plan.chunks[0]
-    assert (first.sensor, first.t0) == ("torso", 0.0)
-    assert first.send_at_s == pytest.approx(CHUNK_S)
-    np.testing.assert_array_equal(first.samples, recording[:5, [0, 1, 2]])
-    second_start = plan.chunks[per_activity].t0
-    assert second_start == pytest.approx(10.0 + 4.0 + 2.0)  # a gap longer than a window
-    assert plan.activity_at(4.0, 4.0) == 1
-    assert plan.activity_at(10.0, 4.0) == 1
-    assert plan.activity_at(12.0, 4.0) is None  # in the gap
-    assert plan.activity_at(second_start + 4.0, 4.0) == 12
+def test_a_subset_reads_up_to_its_first_missing_segment(tmp_path: Path) -> None:
+    source = tmp_path / "dsads.zip"
+    with zipfile.ZipFile(source, "w") as archive:
+        for segment in (1, 2, 4):
+            rows = np.full((125, 45), float(segment))
+            buffer = io.StringIO()
+            np.savetxt(buffer, rows, fmt="%.1f", delimiter=",")
+            archive.writestr(f"data/a01/p2/s{segment:02d}.txt", buffer.getvalue())
+    recording = dsads.read_recording(source, 1, 2, segments=4, complete=False)
+    assert recording.shape == (250, 45)
+    assert recording[0, 0] == 1.0 and recording[-1, 0] == 2.0
+    assert dsads.read_recording(source, 3, 2, complete=False).shape == (0, 45)
+    with pytest.raises(KeyError):
+        dsads.read_recording(source, 1, 2, segments=4)
 
 
-def test_drop_rate_switches_sensors_off_about_that_often() -> None:
-    recording = np.zeros((7500, 45))
-    sensors = {"torso": [0, 1, 2], "right_arm": [9, 10, 11], "left_leg": [36, 37, 38]}
-    full = plan_replay([(1, recording)], sensors, seconds=300.0, window_s=4.0)
-    dropped = plan_replay([(1, recording)], sensors, seconds=300.0, window_s=4.0, drop_rate=0.3)
-    kept = len(dropped.chunks) / len(full.chunks)
-    assert 0.55 < kept < 0.85
-    again = plan_replay([(1, recording)], sensors, seconds=300.0, window_s=4.0, drop_rate=0.3)
-    assert [(c.sensor, c.t0) for c in again.chunks] == [(c.sensor, c.t0) for c in dropped.chunks]
-
-
-def test_true_labels_by_name_or_position() -> None:
-    assert true_labels(list(dsads.ACTIVITIES)) == list(dsads.ACTIVITIES)
-    shuffled = list(reversed(dsads.ACTIVITIES))
-    assert true_labels(shuffled) == list(dsads.ACTIVITIES)
-    numbered = [f"a{i:02d}" for i in range(1, 20)]
-    assert true_labels(numbered) == numbered
-    with pytest.raises(ValueError, match="cannot be matched"):
-        true_labels(["walk", "run"])
+def test_layout_constants_agree() -> None:
+    assert dsads.SEGMENT_ROWS == round(5 * dsads.RATE_HZ)
+    assert dsads.COLUMNS == len(dsads.POSITIONS) * dsads.UNIT_COLUMNS == 45
+    assert len(dsads.ACTIVITIES) == 19 and dsads.SUBJECTS == tuple(range(1, 9))
+    assert dsads.column("left_leg", "acc", "z") == 38
+    assert [dsads.channel_column(f"torso_mag_{a}") for a in "xyz"] == [6, 7, 8]

@@ -1,24 +1,23 @@
-"""`ralis replay`: stream real DSADS recordings to a running service as live sensors."""
+"""`ralis replay`: stream real DSADS recordings to a running service as live sensors (SDK)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
-import urllib.parse
-import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 import numpy as np
 import numpy.typing as npt
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
 
-from service import dsads
+from ralis.client import dsads
+from ralis.client.errors import RalisError
+from ralis.client.http import RalisClient
+from ralis.client.stream import StreamClient
+from ralis.client.types import ModelInfo, Prediction
 
 CHUNK_S = 0.2
 QUIET_AFTER_LAST_S = 1.0  # how long to wait for the last predictions
@@ -110,19 +109,6 @@ def true_labels(classes: Sequence[str]) -> list[str]:
     )
 
 
-def fetch_model_info(stream_url: str, api_key: str | None) -> dict[str, Any]:
-    """GET /v1/model next to the stream URL."""
-    parts = urllib.parse.urlsplit(stream_url)
-    scheme = {"ws": "http", "wss": "https"}.get(parts.scheme, parts.scheme)
-    url = urllib.parse.urlunsplit((scheme, parts.netloc, "/v1/model", "", ""))
-    request = urllib.request.Request(url)
-    if api_key:
-        request.add_header("Authorization", f"Bearer {api_key}")
-    with urllib.request.urlopen(request, timeout=10) as response:
-        info: dict[str, Any] = json.load(response)
-    return info
-
-
 @dataclass
 class Score:
     """Predictions compared with the true activity."""
@@ -135,49 +121,54 @@ class Score:
         return self.correct / self.total if self.total else 0.0
 
 
-async def _receive(
-    ws: ClientConnection, plan: Plan, labels: list[str], window_s: float, out: TextIO, score: Score
-) -> None:
-    async for raw in ws:
-        message = json.loads(raw)
-        if message.get("type") == "error":
-            out.write(f"server error: {message.get('detail')}\n")
-            continue
-        if message.get("type") != "prediction":
-            continue
-        activity = plan.activity_at(message["t_end"], window_s)
-        truth = labels[activity - 1] if activity is not None else "?"
-        predicted = message["activity"]
-        ok = predicted == truth
-        if activity is not None:
-            score.total += 1
-            score.correct += int(ok)
-        probability = message["probabilities"][predicted]
-        out.write(
-            f"t={message['t_end']:8.1f}s  true={truth:<34} predicted={predicted:<34} "
-            f"p={probability:.2f}  sensors={','.join(message['views_used']):<40} "
-            f"{'ok' if ok else 'MISS'}\n"
-        )
-        out.flush()
+def _report(
+    prediction: Prediction, plan: Plan, labels: list[str], window_s: float, out: TextIO
+) -> bool | None:
+    """Print one prediction next to the truth; whether it was right (None: no truth)."""
+    t_end = prediction.t_end if prediction.t_end is not None else 0.0
+    activity = plan.activity_at(t_end, window_s)
+    truth = labels[activity - 1] if activity is not None else "?"
+    ok = prediction.activity == truth
+    out.write(
+        f"t={t_end:8.1f}s  true={truth:<34} predicted={prediction.activity:<34} "
+        f"p={prediction.probability:.2f}  sensors={','.join(prediction.views_used):<40} "
+        f"{'ok' if ok else 'MISS'}\n"
+    )
+    out.flush()
+    return ok if activity is not None else None
+
+
+def _write(out: TextIO, text: str) -> None:
+    out.write(text)
 
 
 async def stream_plan(
     url: str,
     plan: Plan,
     labels: list[str],
-    window_s: float,
+    info: ModelInfo,
     speed: float,
     api_key: str | None,
     out: TextIO,
 ) -> Score:
     """Send the plan's chunks at `speed` x real time and score the predictions that come back."""
-    headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
     score = Score()
-    async with connect(url, additional_headers=headers, max_size=None) as ws:
-        ready = json.loads(await ws.recv())
-        if ready.get("type") != "ready":
-            raise RuntimeError(f"the service did not accept the stream: {ready}")
-        receiver = asyncio.create_task(_receive(ws, plan, labels, window_s, out, score))
+
+    async def receive(stream: StreamClient) -> None:
+        async for prediction in stream:
+            ok = _report(prediction, plan, labels, info.window_seconds, out)
+            if ok is not None:
+                score.total += 1
+                score.correct += int(ok)
+
+    async with StreamClient(
+        url,
+        api_key=api_key,
+        model_info=info,
+        drain_s=QUIET_AFTER_LAST_S,
+        on_error=lambda detail: _write(out, f"server error: {detail}\n"),
+    ) as stream:
+        receiver = asyncio.create_task(receive(stream))
         loop = asyncio.get_running_loop()
         started = loop.time()
         first = plan.chunks[0].send_at_s if plan.chunks else 0.0
@@ -185,20 +176,8 @@ async def stream_plan(
             delay = started + (chunk.send_at_s - first) / speed - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
-            message = {
-                "type": "samples",
-                "sensor": chunk.sensor,
-                "t0": chunk.t0,
-                "rate_hz": dsads.RATE_HZ,
-                "samples": chunk.samples.tolist(),
-            }
-            await ws.send(json.dumps(message))
-        await asyncio.sleep(QUIET_AFTER_LAST_S)
-        await ws.close()
-        try:
-            await receiver
-        except ConnectionClosed:
-            pass
+            await stream.send(chunk.sensor, chunk.samples, t0=chunk.t0, rate_hz=dsads.RATE_HZ)
+    await receiver
     return score
 
 
@@ -240,9 +219,10 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
         activities = [int(a) for a in args.activities.split(",") if a.strip()] or list(
             range(1, len(dsads.ACTIVITIES) + 1)
         )
-        info = fetch_model_info(args.url, args.api_key)
-        labels = true_labels(info["classes"])
-        views = {v["name"]: v for v in info["views"]}
+        with RalisClient(args.url, api_key=args.api_key, timeout=10.0) as client:
+            info = client.model_info()
+        labels = true_labels(info.classes)
+        views = {v.name: v for v in info.views}
         wanted = [s.strip() for s in args.sensors.split(",") if s.strip()] or list(views)
         unknown = [s for s in wanted if s not in views]
         if unknown:
@@ -250,27 +230,28 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
         sensors: dict[str, list[int]] = {}
         for name in wanted:
             view = views[name]
-            columns = dsads.view_columns(name, view["modality"], view["channels"])
+            columns = dsads.view_columns(name, view.modality, view.channels)
             if columns is None:
-                raise ValueError(f"sensor {name!r} ({view['modality']}) has no DSADS columns")
+                raise ValueError(f"sensor {name!r} ({view.modality}) has no DSADS columns")
             sensors[name] = columns
         recordings = [(a, dsads.read_recording(args.data, a, args.subject)) for a in activities]
-    except (OSError, ValueError, KeyError) as exc:
+    except (OSError, ValueError, KeyError, RalisError) as exc:
         sys.stderr.write(f"ralis replay: {exc}\n")
         return 2
 
-    window_s = float(info["window_seconds"])
-    plan = plan_replay(recordings, sensors, args.seconds, window_s, args.drop_rate, args.seed)
+    plan = plan_replay(
+        recordings, sensors, args.seconds, info.window_seconds, args.drop_rate, args.seed
+    )
     out.write(
         f"replaying subject {args.subject}, {len(activities)} activities x {args.seconds:g} s, "
         f"sensors {','.join(sensors)}, drop rate {args.drop_rate:g}, {args.speed:g}x real time "
-        f"to {args.url} (model {info['name']} {info['version']})\n"
+        f"to {args.url} (model {info.name} {info.version})\n"
     )
     try:
         score = asyncio.run(
-            stream_plan(args.url, plan, labels, window_s, args.speed, args.api_key, out)
+            stream_plan(args.url, plan, labels, info, args.speed, args.api_key, out)
         )
-    except (OSError, ConnectionClosed, RuntimeError) as exc:
+    except (OSError, RalisError) as exc:
         sys.stderr.write(f"ralis replay: stream failed: {exc}\n")
         return 1
     out.write(f"accuracy: {score.correct}/{score.total} = {score.accuracy:.3f}\n")
