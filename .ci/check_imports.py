@@ -1,5 +1,9 @@
 """Import-direction check: dependencies point one way (service -> ralis <- training -> model).
 
+`ralis/` (the bundle contract, the frame layout and the client package `ralis/client/`) stays
+torch-free and imports nothing above it; `service/` never imports the client (`ralis.client`),
+and the rest of `ralis/` does not depend on it either.
+
 Walks the AST of every module (imports inside functions and `importlib.import_module("...")`
 with a literal name included) and fails when a package imports something it must not:
 the service image has no torch and no training code, and the model stays free of I/O layers.
@@ -24,6 +28,17 @@ FORBIDDEN: dict[str, frozenset[str]] = {
     "service": frozenset({"model", "training"}) | TRAINING_ONLY,
     "ralis": frozenset({"model", "training", "service"}) | TRAINING_ONLY,
     "model": frozenset({"training", "service"}),
+}
+
+# package -> (module prefix it must never import, files under it exempt from that rule)
+FORBIDDEN_MODULES: dict[str, tuple[tuple[str, frozenset[str]], ...]] = {
+    # The server speaks the protocol; client code (SDK, replay, DSADS reader) is not its code.
+    # make_recording.py is an offline tool that regenerates the live page's recording from
+    # the DSADS zip with the client's reader; it is not a module of the server package.
+    "service": (("ralis.client", frozenset({"service/ui/make_recording.py"})),),
+    # The shared contracts (bundle, frames) sit below the client; `ralis.cli` reaches
+    # `ralis.client.replay` only through its lazy table of module names.
+    "ralis": (("ralis.client", frozenset({"ralis/client"})),),
 }
 
 
@@ -65,6 +80,8 @@ def imported_names(path: Path, root: Path) -> Iterator[tuple[int, str]]:
         elif isinstance(node, ast.ImportFrom):
             module = _resolve_relative(node, path, root) if node.level else (node.module or "")
             yield node.lineno, module
+            for alias in node.names:  # `from ralis import client` imports ralis.client
+                yield node.lineno, f"{module}.{alias.name}"
         elif (
             isinstance(node, ast.Call)
             and _is_dynamic_import(node.func)
@@ -81,14 +98,30 @@ def _is_dynamic_import(func: ast.expr) -> bool:
     return isinstance(func, ast.Name) and func.id in {"__import__", "import_module"}
 
 
+def _forbidden_module(package: str, relative: Path, name: str) -> bool:
+    """True when `name` falls under one of the package's forbidden module prefixes."""
+    for prefix, exempt in FORBIDDEN_MODULES.get(package, ()):
+        if name != prefix and not name.startswith(prefix + "."):
+            continue
+        places = {relative.as_posix(), *(parent.as_posix() for parent in relative.parents)}
+        if not places & exempt:
+            return True
+    return False
+
+
 def check(root: Path) -> list[Violation]:
     """All forbidden imports under root."""
     violations = []
     for package, forbidden in FORBIDDEN.items():
         for path in sorted((root / package).rglob("*.py")):
+            relative = path.relative_to(root)
+            reported: set[int] = set()  # one violation per import statement
             for line, name in imported_names(path, root):
-                if name.split(".")[0] in forbidden:
-                    violations.append(Violation(path.relative_to(root), line, name, package))
+                if line in reported:
+                    continue
+                if name.split(".")[0] in forbidden or _forbidden_module(package, relative, name):
+                    violations.append(Violation(relative, line, name, package))
+                    reported.add(line)
     return violations
 
 
@@ -101,9 +134,18 @@ def self_test() -> list[str]:
         "service/d.py": "import importlib\nimportlib.import_module('onnx')\n",
         "model/e.py": "from training import loop\n",
         "ralis/f.py": "from service import app\n",
+        "ralis/client/g.py": "import torch\n",
+        "ralis/client/h.py": "from service.frames import decode_frame\n",
+        "service/i.py": "from ralis.client import StreamClient\n",
+        "service/sub/j.py": "def f():\n    import ralis.client.dsads\n",
+        "ralis/k.py": "from ralis.client.dsads import ACTIVITIES\n",
+        "service/l.py": "from ralis import client\n",
     }
     allowed = {
-        "service/ok.py": "import numpy\nfrom ralis.bundle import Manifest\nfrom . import x\n"
+        "service/ok.py": "import numpy\nfrom ralis.bundle import Manifest\nfrom . import x\n",
+        "service/frames_ok.py": "from ralis.frames import SampleChunk\nimport ralis.clients_x\n",
+        "service/ui/make_recording.py": "from ralis.client.dsads import read_recording\n",
+        "ralis/client/ok.py": "import httpx\nfrom ralis.client import dsads\nfrom ralis import x\n",
     }
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch)
