@@ -9,10 +9,10 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Generic, Self, TypeVar
 
 import httpx
 import numpy as np
@@ -26,6 +26,7 @@ DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 RETRY_STATUSES = frozenset({429, 503})
 
 Window = Mapping[str, npt.ArrayLike]  # sensor -> (samples, channels)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -93,16 +94,56 @@ def _transport_error(exc: httpx.TransportError, url: str) -> Exception:
     return RalisConnectionError(f"{url}: {exc or type(exc).__name__}")
 
 
+@dataclass(frozen=True)
+class _Call(Generic[T]):
+    """One API call: what to send and how to read the answer."""
+
+    method: str
+    path: str
+    body: Any
+    parse: Callable[[Any], T]
+
+
+def _model_info_call() -> _Call[ModelInfo]:
+    return _Call("GET", "/v1/model", None, ModelInfo.from_json)
+
+
+def _predict_call(
+    sensors: Window, sampling_rate_hz: Mapping[str, float] | None
+) -> _Call[Prediction]:
+    return _Call(
+        "POST", "/v1/predict", predict_body(sensors, sampling_rate_hz), Prediction.from_json
+    )
+
+
+def _batch_call(
+    windows: Sequence[Window], sampling_rate_hz: Mapping[str, float] | None
+) -> _Call[list[Prediction]]:
+    body = {"windows": [predict_body(w, sampling_rate_hz) for w in windows]}
+    return _Call(
+        "POST",
+        "/v1/predict/batch",
+        body,
+        lambda payload: [Prediction.from_json(p) for p in payload["predictions"]],
+    )
+
+
+@dataclass(frozen=True)
+class _Wait:
+    """Retry after this many seconds."""
+
+    seconds: float
+
+
 class _Client:
     """What the sync and async clients share: base URL, headers, timeout, retry policy."""
 
     def __init__(
         self,
-        base_url: str = "http://127.0.0.1:8000",
-        *,
-        api_key: str | None = None,
-        timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
-        retry: Retry = Retry(),
+        base_url: str,
+        api_key: str | None,
+        timeout: httpx.Timeout | float,
+        retry: Retry,
     ) -> None:
         self.base_url = http_base_url(base_url)
         self.retry = retry
@@ -111,6 +152,15 @@ class _Client:
             "headers": auth_headers(api_key),
             "timeout": timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout),
         }
+
+    def _check(
+        self, path: str, response: httpx.Response | httpx.TransportError, attempt: int
+    ) -> Any:
+        """The JSON of a success, or `_Wait` before a retry; raises the fitting error."""
+        if isinstance(response, httpx.TransportError):
+            raise _transport_error(response, self.base_url + path) from response
+        delay = _retry_delay(response, attempt, self.retry)
+        return _Wait(delay) if delay is not None else _payload(response)
 
 
 class RalisClient(_Client):
@@ -125,41 +175,38 @@ class RalisClient(_Client):
         retry: Retry = Retry(),
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        super().__init__(base_url, api_key=api_key, timeout=timeout, retry=retry)
+        super().__init__(base_url, api_key, timeout, retry)
         self._http = httpx.Client(transport=transport, **self._options)
 
-    def _request(self, method: str, path: str, body: Any = None) -> Any:
-        attempt = 0
-        while True:
+    def _call(self, call: _Call[T]) -> T:
+        for attempt in range(self.retry.max_retries + 1):
             try:
-                response = self._http.request(method, path, json=body)
+                response: httpx.Response | httpx.TransportError = self._http.request(
+                    call.method, call.path, json=call.body
+                )
             except httpx.TransportError as exc:
-                raise _transport_error(exc, self.base_url + path) from exc
-            delay = _retry_delay(response, attempt, self.retry)
-            if delay is None:
-                return _payload(response)
-            time.sleep(delay)
-            attempt += 1
+                response = exc
+            outcome = self._check(call.path, response, attempt)
+            if not isinstance(outcome, _Wait):
+                return call.parse(outcome)
+            time.sleep(outcome.seconds)
+        raise AssertionError("unreachable: the last attempt is never retried")
 
     def model_info(self) -> ModelInfo:
         """`GET /v1/model`."""
-        return ModelInfo.from_json(self._request("GET", "/v1/model"))
+        return self._call(_model_info_call())
 
     def predict(
         self, sensors: Window, sampling_rate_hz: Mapping[str, float] | None = None
     ) -> Prediction:
         """`POST /v1/predict`: one window of any non-empty subset of the model's sensors."""
-        return Prediction.from_json(
-            self._request("POST", "/v1/predict", predict_body(sensors, sampling_rate_hz))
-        )
+        return self._call(_predict_call(sensors, sampling_rate_hz))
 
     def predict_batch(
         self, windows: Sequence[Window], sampling_rate_hz: Mapping[str, float] | None = None
     ) -> list[Prediction]:
         """`POST /v1/predict/batch`: several windows (rates shared by all), results in order."""
-        body = {"windows": [predict_body(w, sampling_rate_hz) for w in windows]}
-        payload = self._request("POST", "/v1/predict/batch", body)
-        return [Prediction.from_json(p) for p in payload["predictions"]]
+        return self._call(_batch_call(windows, sampling_rate_hz))
 
     def close(self) -> None:
         """Close the connection pool."""
@@ -186,41 +233,38 @@ class AsyncRalisClient(_Client):
         retry: Retry = Retry(),
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        super().__init__(base_url, api_key=api_key, timeout=timeout, retry=retry)
+        super().__init__(base_url, api_key, timeout, retry)
         self._http = httpx.AsyncClient(transport=transport, **self._options)
 
-    async def _request(self, method: str, path: str, body: Any = None) -> Any:
-        attempt = 0
-        while True:
+    async def _call(self, call: _Call[T]) -> T:
+        for attempt in range(self.retry.max_retries + 1):
             try:
-                response = await self._http.request(method, path, json=body)
+                response: httpx.Response | httpx.TransportError = await self._http.request(
+                    call.method, call.path, json=call.body
+                )
             except httpx.TransportError as exc:
-                raise _transport_error(exc, self.base_url + path) from exc
-            delay = _retry_delay(response, attempt, self.retry)
-            if delay is None:
-                return _payload(response)
-            await asyncio.sleep(delay)
-            attempt += 1
+                response = exc
+            outcome = self._check(call.path, response, attempt)
+            if not isinstance(outcome, _Wait):
+                return call.parse(outcome)
+            await asyncio.sleep(outcome.seconds)
+        raise AssertionError("unreachable: the last attempt is never retried")
 
     async def model_info(self) -> ModelInfo:
         """`GET /v1/model`."""
-        return ModelInfo.from_json(await self._request("GET", "/v1/model"))
+        return await self._call(_model_info_call())
 
     async def predict(
         self, sensors: Window, sampling_rate_hz: Mapping[str, float] | None = None
     ) -> Prediction:
         """`POST /v1/predict`: one window of any non-empty subset of the model's sensors."""
-        return Prediction.from_json(
-            await self._request("POST", "/v1/predict", predict_body(sensors, sampling_rate_hz))
-        )
+        return await self._call(_predict_call(sensors, sampling_rate_hz))
 
     async def predict_batch(
         self, windows: Sequence[Window], sampling_rate_hz: Mapping[str, float] | None = None
     ) -> list[Prediction]:
         """`POST /v1/predict/batch`: several windows (rates shared by all), results in order."""
-        body = {"windows": [predict_body(w, sampling_rate_hz) for w in windows]}
-        payload = await self._request("POST", "/v1/predict/batch", body)
-        return [Prediction.from_json(p) for p in payload["predictions"]]
+        return await self._call(_batch_call(windows, sampling_rate_hz))
 
     async def aclose(self) -> None:
         """Close the connection pool."""
