@@ -4,7 +4,7 @@ Each level starts `ralis serve` (uvicorn, one worker, production settings) in it
 on a free loopback port and drives it from this process with S WebSocket streams, each five
 sensors at 25 Hz in 0.2 s chunks replaying DSADS test subjects 6-8 in real time, as
 `ralis replay` does: `json` sends one samples message per sensor and chunk, `binary` one
-binary frame per chunk time holding the five sensors (`service/frames.py`). Then an HTTP
+binary frame per chunk time holding the five sensors (`ralis/frames.py`). Then an HTTP
 run: C workers POSTing real 5-sensor windows to `/v1/predict` back to back. A saturation
 run (streams with a 0.2 s hop) offers more predictions than the CPU can make.
 
