@@ -3,7 +3,8 @@
 `body`: print a /v1/predict request holding one of the committed test windows
 (tests/fixtures/dsads_windows, subjects the default model never saw); curl posts it.
 `stream`: stream consecutive segments of the DSADS subset zip over the WebSocket and wait for
-predictions. Sensors, channels and classes come from the service's GET /v1/model, DSADS columns
+predictions (with the client SDK, `ralis.client.StreamClient`). Sensors, channels and classes
+come from the service's GET /v1/model, DSADS columns
 from `ralis.client.dsads` (the mapping of `ralis replay`, which itself needs all 60 segments of a
 recording while the fixture has four). Runs in the service's own venv: no torch.
 """
@@ -21,9 +22,8 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import websockets
 
-from ralis.client import dsads
+from ralis.client import Prediction, StreamClient, dsads
 
 Array = npt.NDArray[np.float64]
 
@@ -68,7 +68,7 @@ def read_recording(archive: Path, members: list[str]) -> Array:
 
 
 async def stream(args: argparse.Namespace) -> int:
-    """Send a recording as one-second chunks per sensor; print the predictions."""
+    """Send a recording as one-second chunks per sensor with the client SDK; print predictions."""
     model = get_model(args.url)
     views = {view["name"]: view for view in model["views"]}
     recording = read_recording(args.data, args.members)
@@ -78,33 +78,24 @@ async def stream(args: argparse.Namespace) -> int:
         if columns is None:
             raise ValueError(f"sensor '{name}' ({views[name]['modality']}) has no DSADS columns")
         samples[name] = recording[:, columns]
-    rate = dsads.RATE_HZ
-    chunk = int(rate)
-    predictions: list[dict[str, Any]] = []
-    async with websockets.connect(args.url.replace("http", "ws", 1) + "/v1/stream") as ws:
-        ready = json.loads(await asyncio.wait_for(ws.recv(), timeout=10))
-        if ready.get("type") != "ready":
-            raise RuntimeError(f"expected a 'ready' message first, got {ready}")
+    chunk = int(dsads.RATE_HZ)
+    errors: list[str] = []
+    predictions: list[Prediction] = []
+    async with StreamClient(args.url, on_error=errors.append, open_timeout_s=10) as client:
         for start in range(0, len(recording), chunk):
             for name, values in samples.items():
-                message = {
-                    "type": "samples",
-                    "sensor": name,
-                    "t0": start / rate,
-                    "rate_hz": rate,
-                    "samples": values[start : start + chunk].tolist(),
-                }
-                await ws.send(json.dumps(message))
-        while len(predictions) < args.min_predictions:
-            reply = json.loads(await asyncio.wait_for(ws.recv(), timeout=10))
-            if reply.get("type") == "error":
-                raise RuntimeError(f"stream error: {reply['detail']}")
-            if reply.get("type") == "prediction":
-                predictions.append(reply)
+                await client.send(name, values[start : start + chunk], t0=start / dsads.RATE_HZ)
+        async with asyncio.timeout(10 * args.min_predictions):
+            async for prediction in client:
+                if errors:
+                    raise RuntimeError(f"stream error: {errors[0]}")
+                predictions.append(prediction)
+                if len(predictions) >= args.min_predictions:
+                    break
     for prediction in predictions:
         sys.stdout.write(
-            f"stream: t_end={prediction['t_end']:.1f}s -> {prediction['activity']} "
-            f"using {','.join(prediction['views_used'])}\n"
+            f"stream: t_end={prediction.t_end:.1f}s -> {prediction.activity} "
+            f"using {','.join(prediction.views_used)}\n"
         )
     return 0
 
