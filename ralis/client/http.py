@@ -140,18 +140,25 @@ class _Client:
 
     def __init__(
         self,
-        base_url: str,
-        api_key: str | None,
-        timeout: httpx.Timeout | float,
-        retry: Retry,
+        base_url: str = "http://127.0.0.1:8000",
+        *,
+        api_key: str | None = None,
+        timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
+        retry: Retry = Retry(),
+        transport: httpx.BaseTransport | httpx.AsyncBaseTransport | None = None,
     ) -> None:
+        """`transport` replaces the network (tests: `httpx.MockTransport`)."""
         self.base_url = http_base_url(base_url)
         self.retry = retry
-        self._options: dict[str, Any] = {
-            "base_url": self.base_url,
-            "headers": auth_headers(api_key),
-            "timeout": timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout),
-        }
+        self._open(
+            transport,
+            base_url=self.base_url,
+            headers=auth_headers(api_key),
+            timeout=timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout),
+        )
+
+    def _open(self, transport: Any, **options: Any) -> None:
+        raise NotImplementedError
 
     def _check(
         self, path: str, response: httpx.Response | httpx.TransportError, attempt: int
@@ -166,17 +173,10 @@ class _Client:
 class RalisClient(_Client):
     """Synchronous client: `with RalisClient(url, api_key=...) as client: client.predict(...)`."""
 
-    def __init__(
-        self,
-        base_url: str = "http://127.0.0.1:8000",
-        *,
-        api_key: str | None = None,
-        timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
-        retry: Retry = Retry(),
-        transport: httpx.BaseTransport | None = None,
-    ) -> None:
-        super().__init__(base_url, api_key, timeout, retry)
-        self._http = httpx.Client(transport=transport, **self._options)
+    _http: httpx.Client
+
+    def _open(self, transport: Any, **options: Any) -> None:
+        self._http = httpx.Client(transport=transport, **options)
 
     def _call(self, call: _Call[T]) -> T:
         for attempt in range(self.retry.max_retries + 1):
@@ -224,17 +224,10 @@ class RalisClient(_Client):
 class AsyncRalisClient(_Client):
     """Asynchronous client with the same methods: `async with AsyncRalisClient(url) as c:`."""
 
-    def __init__(
-        self,
-        base_url: str = "http://127.0.0.1:8000",
-        *,
-        api_key: str | None = None,
-        timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
-        retry: Retry = Retry(),
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        super().__init__(base_url, api_key, timeout, retry)
-        self._http = httpx.AsyncClient(transport=transport, **self._options)
+    _http: httpx.AsyncClient
+
+    def _open(self, transport: Any, **options: Any) -> None:
+        self._http = httpx.AsyncClient(transport=transport, **options)
 
     async def _call(self, call: _Call[T]) -> T:
         for attempt in range(self.retry.max_retries + 1):

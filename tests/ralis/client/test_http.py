@@ -56,6 +56,19 @@ FAST = Retry(max_retries=2, initial_s=0.001, max_s=0.01)
 Handler = Callable[[httpx.Request], httpx.Response]
 
 
+def answering(
+    status: int, detail: str, headers: dict[str, str] | None = None
+) -> tuple[Handler, list[httpx.Request]]:
+    """A handler that always answers `status` with `detail`, and the requests it saw."""
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(status, json={"detail": detail}, headers=headers)
+
+    return handler, seen
+
+
 def sync_client(handler: Handler, **kwargs: object) -> RalisClient:
     return RalisClient(
         "http://ralis.test:8000", transport=httpx.MockTransport(handler), retry=FAST, **kwargs
@@ -110,18 +123,12 @@ def test_batch_and_model_info() -> None:
 def test_errors_carry_status_and_detail_and_are_not_retried(
     status: int, error: type[Exception]
 ) -> None:
-    calls = 0
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        nonlocal calls
-        calls += 1
-        return httpx.Response(status, json={"detail": "unknown sensor 'x'; known: torso"})
-
+    handler, seen = answering(status, "unknown sensor 'x'; known: torso")
     with sync_client(handler) as client, pytest.raises(error) as info:
         client.predict({"x": [[0.0, 0.0, 0.0]]})
     assert info.value.status == status  # type: ignore[attr-defined]
     assert info.value.detail == "unknown sensor 'x'; known: torso"  # type: ignore[attr-defined]
-    assert calls == 1
+    assert len(seen) == 1
 
 
 @pytest.mark.parametrize(
@@ -130,16 +137,10 @@ def test_errors_carry_status_and_detail_and_are_not_retried(
 def test_429_and_503_are_retried_with_backoff_then_raised(
     status: int, error: type[Exception]
 ) -> None:
-    calls = 0
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        nonlocal calls
-        calls += 1
-        return httpx.Response(status, json={"detail": "busy"}, headers={"Retry-After": "0"})
-
+    handler, seen = answering(status, "busy", headers={"Retry-After": "0"})
     with sync_client(handler) as client, pytest.raises(error, match="busy"):
         client.model_info()
-    assert calls == 1 + FAST.max_retries
+    assert len(seen) == 1 + FAST.max_retries
 
 
 def test_a_retry_that_succeeds_returns_the_result() -> None:
