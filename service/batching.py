@@ -1,4 +1,5 @@
-"""Micro-batching: concurrent submissions to one ONNX session are run as one batch."""
+"""Micro-batching: concurrent submissions run as one batch of work in a worker thread (for the
+predictor, every present encoder and then the head: several ONNX sessions, one hand-off)."""
 
 from __future__ import annotations
 
@@ -77,7 +78,7 @@ class MicroBatcher(Generic[In, Out]):
             self._queue.put_nowait((item, future))
         except asyncio.QueueFull:
             raise OverloadedError(
-                f"too many pending windows for '{self.name}'; retry shortly"
+                f"too many pending predictions for '{self.name}'; retry shortly"
             ) from None
         return await future
 

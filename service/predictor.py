@@ -22,7 +22,7 @@ from service.batching import MicroBatcher
 from service.errors import InputError, NonFiniteOutputError, shown
 from service.metrics import SOURCES, STAGES, Metrics
 from service.preprocess import Float32Array, FloatArray, check_rate, normalise, prepare_window
-from service.runtime import HeadOutput, ModelRuntime
+from service.runtime import HeadResult, ModelRuntime
 from service.settings import Settings
 
 Source = Literal["http", "stream"]
@@ -52,7 +52,8 @@ class Prediction:
 
 
 class Predictor:
-    """Runs predictions through per-encoder and head micro-batchers."""
+    """Runs predictions through one micro-batcher: each batch runs the present views' encoders,
+    then the head, in one worker thread."""
 
     def __init__(self, runtime: ModelRuntime, settings: Settings, metrics: Metrics) -> None:
         self.runtime = runtime
@@ -223,7 +224,7 @@ class Predictor:
             mask[rows, column] = True
             self._encoder_batch[name].observe(len(rows))
         encoded_at = time.perf_counter()
-        out: HeadOutput = self.runtime.head(embeddings, mask)
+        out: HeadResult = self.runtime.head(embeddings, mask)
         fused_at = time.perf_counter()
         return [
             _ModelRow(out.probabilities[i], out.view_weights[i], encoded_at, fused_at)

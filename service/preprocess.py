@@ -25,9 +25,17 @@ def as_samples(view: ViewSpec, samples: object, max_abs: float) -> FloatArray:
     expected = f"a list of rows of {n_channels} numbers ({', '.join(view.channels)})"
     try:
         array = np.asarray(samples, dtype=np.float64)
+    except OverflowError:  # an integer with hundreds of digits
+        raise InputError(
+            "out_of_range",
+            f"sensor '{view.name}': a value is too large for a number; values must lie within "
+            f"+-{max_abs:g}",
+        ) from None
     except (ValueError, TypeError):
         raise InputError(
-            "bad_shape", f"sensor '{view.name}': rows have different lengths; expected {expected}"
+            "bad_shape",
+            f"sensor '{view.name}': rows have different lengths or hold something other than "
+            f"numbers; expected {expected}",
         ) from None
     if array.ndim != 2 or array.shape[0] == 0:
         raise InputError(

@@ -29,7 +29,7 @@ CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
 
 
-class HeadOutput(NamedTuple):
+class HeadResult(NamedTuple):
     """The head's outputs for a batch."""
 
     probabilities: npt.NDArray[np.float32]  # (B, K)
@@ -142,11 +142,11 @@ class ModelRuntime:
 
     def head(
         self, embeddings: npt.NDArray[np.float32], view_mask: npt.NDArray[np.bool_]
-    ) -> HeadOutput:
+    ) -> HeadResult:
         """(B, V, D) embeddings in manifest view order and (B, V) mask -> the head's outputs."""
         feeds = {HEAD_INPUTS[0]: embeddings, HEAD_INPUTS[1]: view_mask}
         outputs = self._head.session.run(list(HEAD_OUTPUTS), feeds)
-        return HeadOutput(*(np.asarray(o, dtype=np.float32) for o in outputs))
+        return HeadResult(*(np.asarray(o, dtype=np.float32) for o in outputs))
 
     def warm_up(self) -> None:
         """Run every session once so the first request does not pay for lazy initialisation."""

@@ -105,7 +105,7 @@ def test_a_full_queue_is_refused_with_overloaded() -> None:
         await asyncio.sleep(0.05)
         queued = [asyncio.ensure_future(batcher.submit(i)) for i in (1, 2)]
         await asyncio.sleep(0)
-        with pytest.raises(OverloadedError, match="too many pending windows"):
+        with pytest.raises(OverloadedError, match="too many pending predictions"):
             await batcher.submit(3)
         gate.set()
         await asyncio.gather(running, *queued)

@@ -294,11 +294,11 @@ def test_the_default_body_limit_is_sized_to_the_model(api: TestClient) -> None:
 def test_a_non_finite_model_output_is_an_internal_error_never_a_200(
     bundle_dir: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from service.runtime import HeadOutput, ModelRuntime
+    from service.runtime import HeadResult, ModelRuntime
 
     real_head = ModelRuntime.head
 
-    def broken_head(self: ModelRuntime, embeddings: np.ndarray, mask: np.ndarray) -> HeadOutput:
+    def broken_head(self: ModelRuntime, embeddings: np.ndarray, mask: np.ndarray) -> HeadResult:
         out = real_head(self, embeddings, mask)
         return out._replace(probabilities=np.full_like(out.probabilities, np.nan))
 
@@ -310,3 +310,13 @@ def test_a_non_finite_model_output_is_an_internal_error_never_a_200(
         assert "non-finite" in response.json()["detail"]
         assert 'ralis_errors_total{kind="internal"} 1.0' in client.get("/metrics").text
     assert "non-finite" in caplog.text
+
+
+def test_responses_match_their_schema_models(api: TestClient) -> None:
+    from service.schemas import BatchPredictResponse, PredictResponse
+
+    single = api.post("/v1/predict", json={"sensors": as_json(windows(["torso"]))})
+    PredictResponse.model_validate_json(single.content)
+    batch = api.post("/v1/predict/batch", json={"windows": [{"sensors": as_json(windows(VIEWS))}]})
+    BatchPredictResponse.model_validate_json(batch.content)
+    assert single.headers["content-type"] == "application/json"

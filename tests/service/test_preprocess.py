@@ -96,6 +96,7 @@ def test_prepare_window_end_to_end() -> None:
     [
         ([[1.0, 2.0]] * 100, "bad_shape", r"rows have 2 values; expected a list of rows of 3"),
         ([[1.0, 2.0, 3.0], [1.0, 2.0]], "bad_shape", "rows have different lengths"),
+        ([[1.0, 2.0, "x"]], "bad_shape", "something other than numbers"),
         ([], "bad_shape", r"got shape \(0,\)"),
         ([1.0, 2.0, 3.0], "bad_shape", r"got shape \(3,\)"),
         ([[1.0, float("nan"), 3.0]] * 100, "non_finite", "sample 0, channel 'y'"),
@@ -104,6 +105,7 @@ def test_prepare_window_end_to_end() -> None:
         ([[1e308, 1e308, 1e308]] * 100, "out_of_range", r"sample 0, channel 'x' .* \+-1e\+06"),
         ([[0.0, 0.0, 3e38]] * 100, "out_of_range", "sample 0, channel 'z'"),
         ([[0.0, 0.0, 0.0]] * 7 + [[0.0, -2e6, 0.0]], "out_of_range", "sample 7, channel 'y'"),
+        ([[10**400, 0, 0]], "out_of_range", "too large for a number"),
     ],
 )
 def test_bad_samples_are_refused(samples: object, kind: str, message: str) -> None:

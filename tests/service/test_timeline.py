@@ -9,7 +9,7 @@ import pytest
 
 from ralis.bundle import ViewSpec
 from service.errors import InputError
-from service.timeline import DueWindow, StreamLimits, SampleTimeline
+from service.timeline import DueWindow, SampleTimeline, StreamLimits
 
 RATE = 25.0
 T = 100  # 4 s windows
