@@ -35,10 +35,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
-        sys.stderr.write(
-            f"'ralis {name}' needs '{exc.name}', which is not installed; "
-            "install the training extra: pip install -e '.[train]'\n"
+        fix = (
+            "install the training extra: pip install -e '.[train]'"
+            if module_name.startswith("training.")
+            else "reinstall RALIS: pip install -e ."
         )
+        sys.stderr.write(f"'ralis {name}' needs '{exc.name}', which is not installed; {fix}\n")
         return 2
     result = getattr(module, func_name)(rest)
     return int(result or 0)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -46,3 +49,15 @@ def test_true_labels_by_name_or_position() -> None:
     assert true_labels(numbered) == numbered
     with pytest.raises(ValueError, match="cannot be matched"):
         true_labels(["walk", "run"])
+
+
+def test_ralis_replay_help_runs_without_torch_or_the_server() -> None:
+    code = (
+        "import sys; from ralis.cli import main\n"
+        "try:\n    main(['replay', '--help'])\nexcept SystemExit:\n    pass\n"
+        "assert 'torch' not in sys.modules, 'ralis replay imported torch'\n"
+        "assert 'service' not in sys.modules, 'ralis replay imported the server'\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "--drop-rate" in result.stdout
