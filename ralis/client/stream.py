@@ -245,7 +245,7 @@ class StreamClient:
             view = info.view(sensor)
         except KeyError as exc:
             raise ValueError(exc.args[0]) from None
-        values = np.asarray(samples, dtype=np.float64)
+        values = np.array(samples, dtype=np.float64)  # a copy: kept for resends
         if values.ndim != 2 or values.shape[0] < 1 or values.shape[1] != len(view.channels):
             raise ValueError(
                 f"sensor {sensor!r}: samples of shape {values.shape}; expected (rows >= 1, "
@@ -321,10 +321,21 @@ class StreamClient:
         await self.open()
         return self
 
+    async def abort(self) -> None:
+        """Close at once: what is queued is dropped, no predictions are waited for."""
+        self._closing = True
+        if self._runner is not None and not self._runner.done():
+            self._runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._runner
+
     async def __aexit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        await self.close()
+        if kind is None:
+            await self.close()
+        else:  # the block failed: do not hold it up sending and draining
+            await self.abort()
 
     # --- sending -----------------------------------------------------------------------
 
@@ -376,19 +387,20 @@ class StreamClient:
             ]
         payloads: list[str | bytes] = []
         group: list[_Chunk] = []
-        size = FRAME_HEADER.size
+        size, first_t0 = FRAME_HEADER.size, math.inf
         max_span = MAX_FRAME_SPAN_HOPS * self.hop_s
         for chunk in chunks:
             chunk_size = CHUNK_HEADER.size + 4 * chunk.samples.size
             if group and (
                 len(group) == MAX_CHUNKS
                 or size + chunk_size > self._max_frame_bytes
-                or chunk.t_end - min(c.t0 for c in group) > max_span
+                or chunk.t_end - min(first_t0, chunk.t0) > max_span
             ):
                 payloads.append(self._frame(group))
-                group, size = [], FRAME_HEADER.size
+                group, size, first_t0 = [], FRAME_HEADER.size, math.inf
             group.append(chunk)
             size += chunk_size
+            first_t0 = min(first_t0, chunk.t0)
         if group:
             payloads.append(self._frame(group))
         return payloads

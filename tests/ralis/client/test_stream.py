@@ -15,7 +15,7 @@ import pytest
 from websockets.asyncio.server import ServerConnection, serve
 
 from ralis.client import AuthenticationError, Backoff, RalisConnectionError, StreamClient
-from ralis.client.stream import stream_url
+from ralis.client.stream import _Chunk, stream_url
 from ralis.client.types import ModelInfo, ViewInfo
 from service.frames import decode_frame
 
@@ -241,3 +241,44 @@ def test_stream_url_from_a_base_url() -> None:
     assert stream_url("http://h:8000") == "ws://h:8000/v1/stream"
     assert stream_url("https://h/") == "wss://h/v1/stream"
     assert stream_url("ws://h:1/v1/stream") == "ws://h:1/v1/stream"
+
+
+def test_a_resend_is_cut_into_frames_of_at_most_eight_hops() -> None:
+    stream = StreamClient(model_info=INFO)
+    stream.views = VIEWS
+    pushed = [_Chunk("torso", rows(25), float(t), RATE) for t in range(20)]  # 1 s each
+    frames = [decode_frame(f, VIEWS) for f in stream._payloads(pushed)]  # type: ignore[arg-type]
+    assert [len(f) for f in frames] == [8, 8, 4]
+    assert [c.t0 for f in frames for c in f] == [float(t) for t in range(20)]
+
+
+def test_pushed_samples_are_copied_for_resends() -> None:
+    fake = FakeStreamServer()
+    buffer = rows(5)
+
+    async def run() -> list[np.ndarray]:
+        async with running(fake) as url:
+            async with StreamClient(url, model_info=INFO, drain_s=0.1) as stream:
+                await stream.send("torso", buffer)
+                buffer[:] = -1.0  # a ring buffer the caller reuses
+                await stream.flush()
+                return [c.samples for c in stream._history]
+
+    kept = asyncio.run(run())
+    np.testing.assert_array_equal(kept[0], rows(5))
+
+
+def test_a_failing_block_closes_at_once_without_draining() -> None:
+    fake = FakeStreamServer()
+
+    async def run() -> float:
+        loop = asyncio.get_running_loop()
+        async with running(fake) as url:
+            with pytest.raises(RuntimeError, match="sensor fell off"):
+                async with StreamClient(url, model_info=INFO, drain_s=5.0) as stream:
+                    await stream.send("torso", rows(5))
+                    started = loop.time()
+                    raise RuntimeError("sensor fell off")
+        return loop.time() - started
+
+    assert asyncio.run(run()) < 1.0
