@@ -207,7 +207,8 @@ class SpanProbe:
 
 
 def server_env(args: argparse.Namespace) -> dict[str, str]:
-    env = {"RALIS_MAX_STREAMS": str(args.max_streams)}
+    # Every stream comes from this machine's loopback address: no per-address cap.
+    env = {"RALIS_MAX_STREAMS": str(args.max_streams), "RALIS_MAX_STREAMS_PER_CLIENT": "0"}
     if args.intra_op_threads is not None:
         env["RALIS_INTRA_OP_THREADS"] = str(args.intra_op_threads)
     return env

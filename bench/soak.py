@@ -141,7 +141,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     rss: list[float] = []
     with tempfile.TemporaryDirectory(prefix="ralis-soak-") as work:
         bundle = resolve_bundle(args.bundle, args.tiny_bundle, Path(work))
-        with ServerProcess(bundle, {"RALIS_MAX_STREAMS": str(max(256, args.streams))}) as server:
+        # Every stream comes from the loopback address: no per-address cap.
+        env = {
+            "RALIS_MAX_STREAMS": str(max(256, args.streams)),
+            "RALIS_MAX_STREAMS_PER_CLIENT": "0",
+        }
+        with ServerProcess(bundle, env) as server:
             with urllib.request.urlopen(f"{server.base_url}/v1/model", timeout=10) as response:
                 info = json.load(response)
             recordings = load_recordings(args.data, args.streams, args.subjects, args.duration)

@@ -1,4 +1,4 @@
-"""One prediction: decode (validate, resample, normalise) -> encode (present views) -> fuse.
+"""One prediction: decode (validate, resample) -> encode (normalise, present views) -> fuse.
 
 Encoding and fusing run as one micro-batched step in one worker thread: a batch of
 predictions runs each present view's encoder once over the windows that have it, then the
@@ -21,12 +21,12 @@ import numpy.typing as npt
 from service.batching import MicroBatcher
 from service.errors import InputError, NonFiniteOutputError, shown
 from service.metrics import SOURCES, STAGES, Metrics
-from service.preprocess import Float32Array, FloatArray, check_rate, normalise, prepare_window
+from service.preprocess import Float32Array, FloatArray, check_rate, fit_samples, normalise_batch
 from service.runtime import HeadResult, ModelRuntime
 from service.settings import Settings
 
 Source = Literal["http", "stream"]
-Windows = Mapping[str, Float32Array]  # (C, T) encoder input by view
+Windows = Mapping[str, FloatArray]  # raw (T, C) model windows by view, normalised per batch
 
 
 @dataclass(frozen=True)
@@ -96,8 +96,8 @@ class Predictor:
 
     def decode(
         self, sensors: Mapping[str, object], rates_hz: Mapping[str, float] | None = None
-    ) -> dict[str, Float32Array]:
-        """Check and prepare every sensor's window; returns (C, T) encoder inputs by view."""
+    ) -> dict[str, FloatArray]:
+        """Check and fit every sensor's window; returns raw (T, C) model windows by view."""
         known = ", ".join(self.views)
         if not sensors:
             raise InputError("empty_sensors", f"no sensors given; send one or more of: {known}")
@@ -117,7 +117,7 @@ class Predictor:
                 f"{'is' if len(stray) == 1 else 'are'} not in sensors; give rates only for "
                 "the sensors sent",
             )
-        windows: dict[str, Float32Array] = {}
+        windows: dict[str, FloatArray] = {}
         for name, samples in sensors.items():
             view = self.views[name]
             rate = check_rate(
@@ -126,7 +126,7 @@ class Predictor:
                 self._settings.max_sampling_rate_hz,
                 self._settings.min_sampling_rate_hz,
             )
-            windows[name] = prepare_window(
+            windows[name] = fit_samples(
                 view,
                 samples,
                 rate,
@@ -145,12 +145,10 @@ class Predictor:
         started = time.perf_counter()
         return await self.infer(self.decode(sensors, rates_hz), started, source)
 
-    async def predict_stream(self, windows: Mapping[str, FloatArray]) -> Prediction:
+    async def predict_stream(self, windows: Windows) -> Prediction:
         """Predict from a stream's due window: (T, C) samples by view, already at the model's
-        rate and length and checked when they arrived, so only normalised here."""
-        started = time.perf_counter()
-        prepared = {name: normalise(self.views[name], w) for name, w in windows.items()}
-        return await self.infer(prepared, started, "stream")
+        rate and length and checked when they arrived."""
+        return await self.infer(windows, time.perf_counter(), "stream")
 
     async def predict_many(
         self, requests: Sequence[tuple[Mapping[str, object], Mapping[str, float] | None]]
@@ -165,9 +163,7 @@ class Predictor:
                 raise InputError(exc.kind, f"windows[{index}]: {exc.detail}") from None
         return list(await asyncio.gather(*(self.infer(w, started) for w in decoded)))
 
-    async def infer(
-        self, windows: Mapping[str, Float32Array], started: float, source: Source = "http"
-    ) -> Prediction:
+    async def infer(self, windows: Windows, started: float, source: Source = "http") -> Prediction:
         """Encode and fuse decoded windows; `started` is when decoding began (perf_counter)."""
         decoded = time.perf_counter()
         row = await self._model.submit(windows)
@@ -219,8 +215,9 @@ class Predictor:
             rows = [i for i, windows in enumerate(batch) if name in windows]
             if not rows:
                 continue
-            stacked = np.stack([batch[i][name] for i in rows])  # (b, C, T)
-            embeddings[rows, column] = self.runtime.encode(name, stacked)
+            stacked = np.stack([batch[i][name] for i in rows])  # (b, T, C)
+            inputs = normalise_batch(self.views[name], stacked)  # (b, C, T)
+            embeddings[rows, column] = self.runtime.encode(name, inputs)
             mask[rows, column] = True
             self._encoder_batch[name].observe(len(rows))
         encoded_at = time.perf_counter()

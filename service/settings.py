@@ -69,8 +69,9 @@ class Settings(BaseSettings):
     max_streams: int = Field(default=256, ge=1)
     # Connections still authenticating hold no stream slot; they are capped on their own.
     max_pending_streams: int = Field(default=64, ge=1)
-    # Open and authenticating streams from one client address; 0: no limit.
-    max_streams_per_client: int = Field(default=32, ge=0)
+    # Open and authenticating streams from one client address; 0: no limit. Devices behind
+    # one NAT or hub share an address: raise it (or set 0 behind a proxy that limits).
+    max_streams_per_client: int = Field(default=64, ge=0)
     # Parsing holds the GIL (about 20 ms for 256 KiB, 75 ms for 1 MiB), in a thread or not;
     # 256 KiB is 5 s of one sensor at 2 kHz, 10,000 rows.
     max_message_bytes: int = Field(default=256 * 1024, ge=1024)

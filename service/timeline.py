@@ -135,10 +135,12 @@ class _SensorBuffer:
         self._times, self._values, self._durations = times, values, durations
         self._start, self._end = 0, live
 
-    def drop_before(self, t: float) -> None:
-        """Forget samples before `t`, keeping one earlier sample as an interpolation anchor."""
-        start = max(int(self.times.searchsorted(t - EPS_S)) - 1, 0)
-        self._start += start
+    def drop_before(self, t: float) -> int:
+        """Forget samples before `t`, keeping one earlier sample as an interpolation anchor;
+        returns how many were dropped."""
+        dropped = max(int(self.times.searchsorted(t - EPS_S)) - 1, 0)
+        self._start += dropped
+        return dropped
 
 
 class SampleTimeline:
@@ -165,6 +167,7 @@ class SampleTimeline:
         self._last_t_end: float | None = None
         self._trimmed_for: float | None = None  # the _last_t_end all buffers were trimmed for
         self._appended: list[_SensorBuffer] = []  # buffers changed since the last collect
+        self._buffered_bytes = 0  # kept up to date: it is checked on every chunk
 
     @property
     def hop_s(self) -> float:
@@ -228,7 +231,7 @@ class SampleTimeline:
                 f"{limits.max_chunk_span_s:g} s; send smaller chunks",
             )
         added_bytes = values.shape[0] * buffer.bytes_per_sample
-        buffered = self.buffered_bytes()
+        buffered = self._buffered_bytes
         if buffered + added_bytes > limits.max_buffer_bytes:
             raise InputError(
                 "stream_limit",
@@ -263,12 +266,13 @@ class SampleTimeline:
                 f"within +-{MAX_TIME_S:.0f} s (2^32)",
             )
         buffer.append(times, values, rate)
+        self._buffered_bytes += added_bytes
         self._buffers[sensor] = buffer
         self._appended.append(buffer)
 
     def buffered_bytes(self) -> int:
         """Bytes of samples this stream holds (values, times and durations)."""
-        return sum(b.size * b.bytes_per_sample for b in self._buffers.values())
+        return self._buffered_bytes
 
     def collect(self) -> list[DueWindow]:
         """The windows that the chunks added so far have made due, oldest first.
@@ -296,6 +300,8 @@ class SampleTimeline:
         """Ends of the windows now due, oldest first; moves the timeline past them."""
         frontier = max(b.reached for b in self._buffers.values())
         due: list[float] = []
+        if self._next_k is not None and self._next_k * self._hop_s > frontier + EPS_S:
+            return due  # the usual message: no sensor has reached the next window's end
         while True:
             earliest = self._earliest_useful_end()
             if earliest is None:
@@ -374,8 +380,11 @@ class SampleTimeline:
             return
         if self._trimmed_for == self._last_t_end:
             for buffer in appended:
-                buffer.drop_before(self._last_t_end - buffer.window_s)
+                self._drop_before(buffer, self._last_t_end - buffer.window_s)
             return
         for buffer in self._buffers.values():
-            buffer.drop_before(self._last_t_end - buffer.window_s)
+            self._drop_before(buffer, self._last_t_end - buffer.window_s)
         self._trimmed_for = self._last_t_end
+
+    def _drop_before(self, buffer: _SensorBuffer, t: float) -> None:
+        self._buffered_bytes -= buffer.drop_before(t) * buffer.bytes_per_sample

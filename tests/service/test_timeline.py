@@ -299,3 +299,14 @@ def test_window_slices_match_a_mask_over_the_buffer() -> None:
         expected = np.flatnonzero(inside)
         got = buffer.window_slice(float(t_end))
         assert list(range(got.start, got.stop)) == list(expected)
+
+
+def test_the_buffer_byte_count_follows_appends_and_trims() -> None:
+    state = make_state(hop_s=0.5)
+    data = recording(12.0)
+    for first in range(0, 300, 7):
+        for name, samples in data.items():
+            state.add(name, samples[first : first + 7], t0=first / RATE)
+        live = sum(b.size * b.bytes_per_sample for b in state._buffers.values())
+        assert state.buffered_bytes() == live
+    assert 0 < state.buffered_bytes() < 3 * 6 * RATE * 5 * 8  # trimmed to about a window
