@@ -59,6 +59,7 @@ class Predictor:
         self.runtime = runtime
         self.manifest = runtime.manifest
         self.views = runtime.views
+        self.view_names = tuple(self.manifest.view_names)  # resolved once: read per message
         self._settings = settings
         self._metrics = metrics
         self._view_index = {name: i for i, name in enumerate(self.views)}

@@ -217,7 +217,7 @@ class StreamSession:
         self, raw: str | bytes, timeline: SampleTimeline, predictor: Predictor
     ) -> None:
         check_size(raw, self._settings.max_message_bytes)
-        views = predictor.manifest.view_names
+        views = predictor.view_names
         # A large message is parsed, checked and windowed in a worker thread so that the
         # event loop serves the other streams meanwhile (the work itself is bounded).
         if len(raw) > self._settings.offload_parse_bytes:
