@@ -138,8 +138,11 @@ class StreamSession:
 
     async def _authenticate(self, wait: FrameWait) -> None:
         keys = self._settings.api_keys
-        if not keys or key_is_valid(bearer_token(self._websocket.headers), keys):
+        header_token = bearer_token(self._websocket.headers)
+        if not keys or key_is_valid(header_token, keys):
             return
+        if header_token is not None:  # a wrong key in the header: no second chance by message
+            await self._deny()
         wait.timeout_s = self._settings.stream_auth_timeout_s
         kind, raw = await self._next(wait)
         wait.timeout_s = self._settings.stream_idle_timeout_s
@@ -152,11 +155,14 @@ class StreamSession:
             check_size(raw, self._settings.max_message_bytes)
             message = parse_message(raw, ())
         if not isinstance(message, AuthMessage) or not key_is_valid(message.token, keys):
-            self._count("unauthorized")
-            await self._send_error(
-                UNAUTHORIZED_DETAIL + ' or a first message {"type": "auth", "token": "<key>"}'
-            )
-            raise _Close(POLICY, "missing or invalid API key")
+            await self._deny()
+
+    async def _deny(self) -> None:
+        self._count("unauthorized")
+        await self._send_error(
+            UNAUTHORIZED_DETAIL + ' or a first message {"type": "auth", "token": "<key>"}'
+        )
+        raise _Close(POLICY, "missing or invalid API key")
 
     async def _open(self) -> bool:
         """Take a stream slot (the connection was pending until now)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -114,3 +115,14 @@ def test_websocket_without_a_valid_key_is_closed_with_1008(
         with pytest.raises(WebSocketDisconnect) as closed:
             ws.receive_json()
         assert closed.value.code == 1008
+
+
+def test_websocket_with_a_wrong_header_key_is_refused_at_once(api: TestClient) -> None:
+    # Once it waited the auth timeout (5 s) for a first message that could not help.
+    started = time.monotonic()
+    with api.websocket_connect("/v1/stream", headers=bearer("wrong-key-0123456789")) as ws:
+        assert "missing or invalid API key" in ws.receive_json()["detail"]
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_json()
+    assert closed.value.code == 1008
+    assert time.monotonic() - started < 2.0

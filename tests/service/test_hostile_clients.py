@@ -115,7 +115,7 @@ def test_one_hostile_message_never_stalls_a_neighbouring_stream(server: Server) 
     assert t_ends == [4.0, 5.0, 6.0, 7.0, 8.0], t_ends  # every prediction arrived
     assert max(latencies) < 0.1, (latencies, outcomes)
     # A fresh HTTP connection each time; 30 s once, under the 256 KB message.
-    assert max(health_seconds) < 0.5, health_seconds
+    assert max(health_seconds) < 1.0, health_seconds
     expected = ["sampling rate 1 Hz is not accepted", "sampling rate 1 Hz is not accepted",
                 "sampling rate 2 Hz is not accepted", "exceeds 262144; send smaller chunks",
                 "covers 20 s of sample time"]  # fmt: skip
