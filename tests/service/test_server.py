@@ -27,6 +27,8 @@ from service.app import create_app
 from service.settings import Settings
 from tests.service.testclient import TestClient
 
+pytestmark = pytest.mark.slow  # real `ralis serve` subprocesses
+
 REPO = Path(__file__).resolve().parents[2]
 
 
