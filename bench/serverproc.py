@@ -198,3 +198,37 @@ class ServerProcess:
     ) -> None:
         self.stop()
         self._log.close()
+
+
+def process_tree(pid: int) -> list[int]:
+    """`pid` and all its live descendants (from the parent ids in /proc/*/stat)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue  # exited while we looked
+        children.setdefault(ppid, []).append(int(entry.name))
+    tree, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        tree.append(current)
+        todo.extend(children.get(current, []))
+    return tree
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of `pid` and its live descendants (servers with workers).
+
+    A child that exits takes its CPU with it unless reaped (then it moves to the parent's
+    cutime); measure spans in which the server's processes stay up.
+    """
+    total = 0.0
+    for member in process_tree(pid):
+        try:
+            total += sample_process(member).cpu_s
+        except (OSError, IndexError, ValueError):
+            continue
+    return total

@@ -1,0 +1,1 @@
+"""Peer servers for `bench.peers`, run inside the peers' own venv (LitServe, BentoML)."""
