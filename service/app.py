@@ -121,7 +121,7 @@ class MetricsEndpoint:
 def _add_exception_handlers(app: FastAPI, metrics: Metrics) -> None:
     async def service_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ServiceError)
-        metrics.errors.labels(kind=exc.kind).inc()
+        metrics.count_error(exc.kind)
         if exc.status_code >= 500 and exc.kind == "internal":
             logger.error("internal error: %s", exc.detail)
         headers = {"Retry-After": "1"} if exc.status_code == 503 else None
@@ -129,7 +129,7 @@ def _add_exception_handlers(app: FastAPI, metrics: Metrics) -> None:
 
     async def validation_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
-        metrics.errors.labels(kind="validation").inc()
+        metrics.count_error("validation")
         # Loc, message and type only: never echo (possibly huge) input back.
         errors = [
             {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
@@ -139,7 +139,7 @@ def _add_exception_handlers(app: FastAPI, metrics: Metrics) -> None:
 
     async def unexpected_error(_: Request, exc: Exception) -> JSONResponse:
         logger.exception("unhandled error", exc_info=exc)
-        metrics.errors.labels(kind="internal").inc()
+        metrics.count_error("internal")
         return JSONResponse({"detail": "internal error"}, status_code=500)
 
     app.add_exception_handler(ServiceError, service_error)

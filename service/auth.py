@@ -35,7 +35,7 @@ def key_is_valid(token: str | None, keys: Sequence[str]) -> bool:
 def require_api_key(keys: Sequence[str], headers: Mapping[str, str], metrics: Metrics) -> None:
     """Raise 401 unless `keys` is empty or the headers carry one of them."""
     if keys and not key_is_valid(bearer_token(headers), keys):
-        metrics.errors.labels(kind="unauthorized").inc()
+        metrics.count_error("unauthorized")
         raise HTTPException(
             status_code=status.HTTP_401_UNAUTHORIZED,
             detail=UNAUTHORIZED_DETAIL,

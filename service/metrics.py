@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import get_args
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+
+from service.errors import ErrorKind
 
 NAMESPACE = "ralis"
 
@@ -123,6 +126,10 @@ class Metrics:
             registry=r,
         )
 
+    def count_error(self, kind: ErrorKind) -> None:
+        """One error of `kind`: the only place `ralis_errors_total` is counted."""
+        self.errors.labels(kind=kind).inc()
+
     def set_model(self, name: str, version: str, execution_provider: str) -> None:
         """Publish the served model as `ralis_model_info`."""
         self.model.info(
@@ -140,3 +147,5 @@ class Metrics:
                 self.predictions.labels(activity=activity, source=source)
         for stage in STAGES:
             self.stage_duration.labels(stage=stage)
+        for kind in get_args(ErrorKind):
+            self.errors.labels(kind=kind)

@@ -105,7 +105,7 @@ class BodyLimitMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > max_bytes:
-                    self.metrics.errors.labels(kind="body_too_large").inc()
+                    self.metrics.count_error("body_too_large")
                     # FastAPI re-raises HTTPException from body reading as the response.
                     raise HTTPException(status_code=413, detail=_too_large(max_bytes))
             return message
@@ -115,7 +115,7 @@ class BodyLimitMiddleware:
     async def _refuse(
         self, scope: Scope, receive: Receive, send: Send, status: int, kind: ErrorKind, detail: str
     ) -> None:
-        self.metrics.errors.labels(kind=kind).inc()
+        self.metrics.count_error(kind)
         await JSONResponse({"detail": detail}, status_code=status)(scope, receive, send)
 
 

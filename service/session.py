@@ -272,7 +272,7 @@ class StreamSession:
         await self._send_error(error.detail)
 
     def _count(self, kind: ErrorKind) -> None:
-        self._metrics.errors.labels(kind=kind).inc()
+        self._metrics.count_error(kind)
 
     async def _send_error(self, detail: str) -> None:
         await self._websocket.send_text(ErrorMessage(detail=detail).model_dump_json())
