@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -42,7 +43,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
 from matplotlib.figure import Figure
 from websockets.asyncio.client import ClientConnection
@@ -271,6 +271,9 @@ class Span:
     expected: int = 0
     received: int = 0
     latencies_s: list[float] = field(default_factory=list)
+    lags_s: list[float] = field(
+        default_factory=list
+    )  # how late a device sent (client short of CPU)
     errors: Counter[str] = field(default_factory=Counter)
     bytes_sent: int = 0
     bytes_received: int = 0
@@ -305,6 +308,7 @@ class Span:
             "sent_kb": None if cpu is None else self.bytes_sent / self.received / 1e3,
             "received_kb": None if cpu is None else self.bytes_received / self.received / 1e3,
             "errors": sum(self.errors.values()),
+            "lag_p99_ms": 1e3 * float(np.percentile(self.lags_s, 99)) if self.lags_s else None,
             "batch": self.head_batch,
             "load_1min": (self.load_start[0] + self.load_end[0]) / 2,
         }
@@ -370,42 +374,100 @@ async def _at(when: float, action: Callable[[], None]) -> None:
 # ----------------------------------------------------------------------------- the one client
 
 
+class HttpConnection:
+    """One keep-alive HTTP/1.1 connection that POSTs JSON bodies: the lean client every server gets.
+
+    httpx's async pool costs milliseconds of CPU per request at 64 connections
+    (encode/httpx#3215), and the client shares the machine's 2 cores with the server.
+    Bytes counted are the real ones on the socket: request line, headers and body.
+    """
+
+    def __init__(self, url: str) -> None:
+        rest = url.split("://", 1)[1]
+        hostport, _, path = rest.partition("/")
+        self.host, _, port = hostport.partition(":")
+        self.port = int(port or 80)
+        self.head = (
+            f"POST /{path} HTTP/1.1\r\nHost: {hostport}\r\nContent-Type: application/json\r\n"
+            "Content-Length: "
+        ).encode()
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def post(self, body: bytes) -> tuple[str, int, int]:
+        """POST `body`; returns (status or error name, bytes sent, bytes received)."""
+        request = self.head + str(len(body)).encode() + b"\r\n\r\n" + body
+        try:
+            if self.writer is None:
+                self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+            assert self.reader is not None
+            self.writer.write(request)
+            header = await self.reader.readuntil(b"\r\n\r\n")
+            status = header[9:12].decode()
+            lowered = header.lower()
+            if b"transfer-encoding: chunked" in lowered:
+                size, payload = 0, 0
+                while True:
+                    line = await self.reader.readuntil(b"\r\n")
+                    size = int(line.split(b";")[0], 16)
+                    payload += len(line) + len(await self.reader.readexactly(size + 2))
+                    if size == 0:
+                        break
+            else:
+                start = lowered.index(b"content-length:") + 15
+                length = int(lowered[start : lowered.index(b"\r\n", start)])
+                payload = len(await self.reader.readexactly(length))
+            if b"connection: close" in lowered:
+                await self.close()
+            return status, len(request), len(header) + payload
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as exc:
+            await self.close()
+            return type(exc).__name__, len(request), 0
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            with contextlib.suppress(OSError):
+                await self.writer.wait_closed()
+        self.reader = self.writer = None
+
+
+def ws_frame_bytes(payload: int, masked: bool) -> int:
+    """A WebSocket frame's size on the wire (RFC 6455: header, extended length, client mask)."""
+    header = 2 + (2 if 126 <= payload < 65536 else 8 if payload >= 65536 else 0)
+    return header + (4 if masked else 0) + payload
+
+
 async def _windows(
     url: str, bodies: Sequence[bytes], concurrency: int, warmup_s: float, span: Span, probe: Probe
 ) -> None:
-    """C closed-loop workers POSTing one window each, back to back."""
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    headers = {"content-type": "application/json"}
+    """C closed-loop workers, each on its own keep-alive connection, POSTing one window each."""
     begin = time.perf_counter()
     measure_from, measure_to = begin + warmup_s, begin + warmup_s + span.measure_s
 
-    async def worker(client: httpx.AsyncClient, index: int) -> None:
+    async def worker(index: int) -> None:
+        connection = HttpConnection(url)
         n = index
         while (sent := time.perf_counter()) < measure_to:
-            body = bodies[n % len(bodies)]
+            status, up, down = await connection.post(bodies[n % len(bodies)])
             n += concurrency
-            try:
-                response = await client.post(url, content=body, headers=headers)
-                status, size = str(response.status_code), len(response.content)
-            except httpx.HTTPError as exc:
-                status, size = type(exc).__name__, 0
             done = time.perf_counter()
             if measure_from <= sent and done < measure_to:
                 span.expected += 1
-                span.bytes_sent += len(body)
-                span.bytes_received += size
+                span.bytes_sent += up
+                span.bytes_received += down
                 if status == "200":
                     span.received += 1
                     span.latencies_s.append(done - sent)
                 else:
                     span.errors[status] += 1
+        await connection.close()
 
-    async with httpx.AsyncClient(limits=limits, timeout=60) as client:
-        await asyncio.gather(
-            *(worker(client, i) for i in range(concurrency)),
-            _at(measure_from, lambda: probe.mark("start")),
-            _at(measure_to, lambda: probe.mark("end")),
-        )
+    await asyncio.gather(
+        *(worker(i) for i in range(concurrency)),
+        _at(measure_from, lambda: probe.mark("start")),
+        _at(measure_to, lambda: probe.mark("end")),
+    )
 
 
 @dataclass(frozen=True)
@@ -456,7 +518,7 @@ async def _receive_counting(ws: ClientConnection, stats: StreamStats, span: Span
                 t_end = round(float(message["t_end"]), 6)
                 stats.arrived.setdefault(t_end, now)
                 if t_end in stats.measured:
-                    span.bytes_received += len(raw)
+                    span.bytes_received += ws_frame_bytes(len(raw), False)
             elif kind == "error":
                 stats.errors[str(message.get("detail"))[:120]] += 1
     except ConnectionClosed as closed:
@@ -486,27 +548,24 @@ async def _devices(
             for i, ws in enumerate(sockets)
             if ws is not None
         ]
-    limits = httpx.Limits(max_connections=plan.devices, max_keepalive_connections=plan.devices)
-    client = httpx.AsyncClient(limits=limits, timeout=60)
-    headers = {"content-type": "application/json"}
+    connections = [HttpConnection(server.predict_url) for _ in range(plan.devices)]
+    locks = [asyncio.Lock() for _ in range(plan.devices)]
     posts: list[asyncio.Task[None]] = []
     begin = time.perf_counter() + 0.5
     measure_from = begin + plan.warmup_s
     measure_to = measure_from + plan.measure_s
 
     async def post(device: int, body: bytes, t_end: float) -> None:
-        try:
-            response = await client.post(server.predict_url, content=body, headers=headers)
-            ok, size = response.status_code == 200, len(response.content)
-            status = str(response.status_code)
-        except httpx.HTTPError as exc:
-            ok, size, status = False, 0, type(exc).__name__
-        if ok:
+        # A device whose previous POST is still out opens no second connection: it waits.
+        async with locks[device]:
+            status, up, down = await connections[device].post(body)
+        if status == "200":
             stats[device].arrived[t_end] = time.perf_counter()
         elif t_end in stats[device].measured:
             stats[device].errors[status] += 1
         if t_end in stats[device].measured:
-            span.bytes_received += size
+            span.bytes_sent += up
+            span.bytes_received += down
 
     async def device(index: int) -> None:
         ws = sockets[index] if streaming else None
@@ -531,10 +590,11 @@ async def _devices(
             in_span = measure_from <= now < measure_to
             if completes and in_span:
                 stats[index].measured.add(t_end)
+                span.lags_s.append(now - due)
             if completes:
                 stats[index].sent_at[t_end] = now
-            if in_span:
-                span.bytes_sent += len(payload)
+            if in_span and streaming:
+                span.bytes_sent += ws_frame_bytes(len(payload), True)
             if ws is not None:
                 try:
                     await ws.send(payload, text=False)
@@ -554,7 +614,7 @@ async def _devices(
     for task in posts:
         task.cancel()
     await asyncio.gather(*posts, return_exceptions=True)
-    await client.aclose()
+    await asyncio.gather(*(c.close() for c in connections))
     await asyncio.gather(*(ws.close() for ws in sockets if ws is not None), return_exceptions=True)
     await asyncio.gather(*receivers, return_exceptions=True)
     for s in stats:
@@ -658,12 +718,14 @@ def results_table(spans: Sequence[Span], workloads: Sequence[Workload]) -> str:
                 col("server_cpu_ms", ".2f"), col("model_ms", ".2f"),
                 col("server_over_model", ".1f"), col("batch", ".1f"),
                 col("client_cpu_ms", ".2f"), col("sent_kb", ".1f"), col("received_kb", ".2f"),
-                str(sum(s["errors"] for s in summaries)), col("load_1min", ".1f"),
+                str(sum(s["errors"] for s in summaries)), col("lag_p99_ms", ".0f"),
+                col("load_1min", ".1f"),
             ])  # fmt: skip
     headers = [
         "workload", "server", "predictions/s", "delivered", "p50 (ms)", "p99 (ms)",
         "server CPU ms/pred", "model ms/pred", "server / model", "mean batch",
-        "client CPU ms/pred", "KB sent/pred", "KB recv/pred", "errors", "load (1 min)",
+        "client CPU ms/pred", "KB sent/pred", "KB recv/pred", "errors", "send lag p99 (ms)",
+        "load (1 min)",
     ]  # fmt: skip
     return markdown_table(headers, rows)
 
@@ -745,7 +807,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--servers", nargs="+", choices=SERVERS, default=list(SERVERS))
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--concurrency", type=int, nargs="+", default=None)
-    parser.add_argument("--devices", type=int, default=None)
+    parser.add_argument("--devices", type=int, nargs="+", default=None)
     parser.add_argument("--http-warmup", type=float, default=None)
     parser.add_argument("--http-duration", type=float, default=None)
     parser.add_argument("--warmup", type=float, default=None, help="device warm-up (s, >= 4)")
@@ -755,7 +817,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     defaults: dict[str, Any] = {
         "repeats": 1 if args.quick else 3,
         "concurrency": [16] if args.quick else [16, 64],
-        "devices": 20 if args.quick else 200,
+        "devices": [20] if args.quick else [200],
         "http_warmup": 1.0 if args.quick else 3.0,
         "http_duration": 3.0 if args.quick else 12.0,
         "warmup": 6.0 if args.quick else 8.0,
@@ -792,7 +854,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     views = model_views(info)
     window_samples = manifest.views[0].window_samples
     seconds = args.warmup + args.duration + 10.0
-    book = MessageBook(load_recordings(args.data, args.devices, args.subjects, seconds), views)
+    recordings = load_recordings(args.data, max(args.devices), args.subjects, seconds)
+    book = MessageBook(recordings, views)
     rows = book.chunks_per_recording * book.chunk_rows
     windows = []
     for i in range(64):  # the HTTP workload's windows: real, all five sensors
@@ -800,7 +863,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         end = window_samples + (k * window_samples) % (rows - window_samples)
         windows.append(book.window(recording, end, window_samples))
     workloads = [Workload(f"HTTP windows, c={c}", "windows", c) for c in args.concurrency]
-    workloads.append(Workload(f"{args.devices} devices", "devices", args.devices))
+    workloads += [Workload(f"{d} devices", "devices", d) for d in args.devices]
 
     spans: list[Span] = []
     with tempfile.TemporaryDirectory(prefix="ralis-peers-") as tmp:
@@ -838,8 +901,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "server CPU: user+system of the server's whole process tree (/proc); model: the "
         "bundle's sessions alone at that server's mean batch (bench.compute_bound, same "
         "threads), timed after each repeat; client CPU: this process (HTTP client or WebSocket "
-        "streams, and the devices' encoding); bytes: request/response bodies and WebSocket "
-        "payloads, HTTP headers and framing excluded.",
+        "streams, and the devices' encoding); bytes: HTTP requests and responses with their "
+        "headers, WebSocket frames with their headers (TCP/IP excluded).",
     ]
     markdown = "\n".join(lines)
     print(markdown)

@@ -120,8 +120,10 @@ class ServerProcess:
         env: Mapping[str, str] | None = None,
         log_level: str = "warning",
         ready_timeout_s: float = 120.0,
+        execution_provider: str = "cpu",
     ) -> None:
         self.bundle = bundle
+        self.execution_provider = execution_provider
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}/v1/stream"
@@ -142,7 +144,8 @@ class ServerProcess:
         """Start the server and wait until /readyz answers 200."""
         command = [
             sys.executable, "-m", "ralis.cli", "serve", "--bundle", str(self.bundle),
-            "--host", "127.0.0.1", "--port", str(self.port), "--execution-provider", "cpu",
+            "--host", "127.0.0.1", "--port", str(self.port), "--execution-provider",
+            self.execution_provider,
             "--log-level", self._log_level,
         ]  # fmt: skip
         self.process = subprocess.Popen(
