@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -41,34 +42,44 @@ def is_npz_source(path: str) -> bool:
     return source.suffix == ".npz" or (source.is_dir() and any(source.glob("*.npz")))
 
 
-def load_raw_splits(
-    config: TrainConfig,
-) -> tuple[MultiViewDataset, MultiViewDataset, MultiViewDataset]:
-    """Load the three subject splits, un-normalised and with every recorded view present."""
+Split = Literal["train", "val", "test"]
+
+
+def load_split(config: TrainConfig, split: Split) -> MultiViewDataset:
+    """One subject split, un-normalised and with every recorded view present: the one loader
+    that training and evaluation share, so both see the same windows of the same data."""
+    subjects = {
+        "train": config.train_subjects,
+        "val": config.val_subjects,
+        "test": config.test_subjects,
+    }[split]
+    # Training windows may overlap (the config's hop); evaluation windows start every second
+    # (Berkeley MHAD's short trials) or never overlap (DSADS).
+    train_hop = config.train_hop_seconds if split == "train" else None
     if is_berkeley_mhad(config.data):
-        hop = config.train_hop_seconds
-        return (
-            load_berkeley_mhad(config.data, config.train_subjects, config.window_seconds, hop),
-            load_berkeley_mhad(config.data, config.val_subjects, config.window_seconds, 1.0),
-            load_berkeley_mhad(config.data, config.test_subjects, config.window_seconds, 1.0),
-        )
+        hop = train_hop if split == "train" else 1.0
+        return load_berkeley_mhad(config.data, subjects, config.window_seconds, hop)
     if is_npz_source(config.data):
-        data = load_npz(config.data)
-        return split_by_subject(
-            data, config.train_subjects, config.val_subjects, config.test_subjects
+        splits = split_by_subject(
+            load_npz(config.data), config.train_subjects, config.val_subjects, config.test_subjects
         )
-    common = dict(
+        return splits[("train", "val", "test").index(split)]
+    return load_dsads(
+        config.data,
+        subjects=subjects,
+        hop_seconds=train_hop,
         view_set=config.view_set,
         window_seconds=config.window_seconds,
         activities=config.activities,
         progress=True,
     )
-    train = load_dsads(
-        config.data, subjects=config.train_subjects, hop_seconds=config.train_hop_seconds, **common
-    )
-    val = load_dsads(config.data, subjects=config.val_subjects, **common)
-    test = load_dsads(config.data, subjects=config.test_subjects, **common)
-    return train, val, test
+
+
+def load_raw_splits(
+    config: TrainConfig,
+) -> tuple[MultiViewDataset, MultiViewDataset, MultiViewDataset]:
+    """Train, validation and test splits, un-normalised (`load_split` each)."""
+    return load_split(config, "train"), load_split(config, "val"), load_split(config, "test")
 
 
 def _drop(data: MultiViewDataset, protocol: Protocol, seed: int) -> MultiViewDataset:
@@ -97,23 +108,8 @@ def prepare_data(config: TrainConfig) -> PreparedData:
 
 
 def prepare_test_data(config: TrainConfig, normalizer: Normalizer) -> MultiViewDataset:
-    """The test split exactly as training saw it (same protocol seed), normalised."""
-    if is_berkeley_mhad(config.data):
-        test = load_berkeley_mhad(config.data, config.test_subjects, config.window_seconds, 1.0)
-    elif is_npz_source(config.data):
-        _, _, test = split_by_subject(
-            load_npz(config.data),
-            config.train_subjects,
-            config.val_subjects,
-            config.test_subjects,
-        )
-    else:
-        test = load_dsads(
-            config.data,
-            view_set=config.view_set,
-            window_seconds=config.window_seconds,
-            subjects=config.test_subjects,
-            progress=True,
-        )
-    test = _drop(test, config.resolved_eval_protocol, _EVAL_DROP_SEEDS["test"])
+    """The test split exactly as training saw it (same loader, same protocol seed), normalised."""
+    test = _drop(
+        load_split(config, "test"), config.resolved_eval_protocol, _EVAL_DROP_SEEDS["test"]
+    )
     return normalizer.apply(test)

@@ -1,0 +1,31 @@
+"""`training.pipeline`: one loader for training and evaluation, so both see the same data."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tests.training.conftest import tiny_config
+from training.data.normalize import Normalizer
+from training.pipeline import load_raw_splits, load_split, prepare_data, prepare_test_data
+
+
+def test_evaluation_sees_the_test_split_that_training_saw() -> None:
+    # Once `ralis evaluate` dropped the activity subset and loaded other data (or raised).
+    config = tiny_config(activities=(1, 12), protocol="uniform")
+    prepared = prepare_data(config)
+    test = prepare_test_data(config, prepared.normalizer)
+    assert len(test) == len(prepared.test)
+    np.testing.assert_array_equal(test.y, prepared.test.y)
+    np.testing.assert_array_equal(test.mask, prepared.test.mask)
+    for name in test.view_names:
+        np.testing.assert_allclose(test.x[name], prepared.test.x[name])
+    assert set(np.unique(test.y).tolist()) == {0, 11}  # only activities 1 and 12, as asked
+
+
+def test_splits_hold_their_subjects_and_training_windows_overlap() -> None:
+    config = tiny_config(activities=(1,))
+    train, val, test = load_raw_splits(config)
+    assert set(np.unique(train.subject)) == {1} and set(np.unique(test.subject)) == {2}
+    # 4 s windows: 1 s hop for training, none for evaluation.
+    assert len(train) > 3 * len(load_split(config, "val"))
+    assert isinstance(Normalizer.fit(train), Normalizer)
