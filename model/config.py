@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 ContrastiveKind = Literal["adjusted_center", "full_graph", "cocoa", "none"]
@@ -86,8 +86,6 @@ class RalisConfig:
     separate_load_balance: bool = True  # False = "-sep. load": one balance loss over all tokens
     stop_grad_attention: bool = True  # False = "-stop grad"
 
-    extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
-
     def __post_init__(self) -> None:
         if not self.views:
             raise ValueError("a model needs at least one view")
@@ -134,6 +132,7 @@ class RalisConfig:
     def from_dict(cls, data: dict[str, Any]) -> RalisConfig:
         """Inverse of `to_dict`."""
         fields = dict(data)
+        fields.pop("extra", None)  # an unused field that checkpoints before 2026-11-30 carry
         fields["views"] = tuple(ViewConfig(**v) for v in fields["views"])
         fields["encoder_widths"] = tuple(fields["encoder_widths"])
         return cls(**fields)

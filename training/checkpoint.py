@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from model import RalisConfig, RalisModel
@@ -71,11 +70,3 @@ class Checkpoint:
             val_macro_f1=float(state["val_macro_f1"]),
             window_samples={k: int(v) for k, v in state.get("window_samples", {}).items()},
         )
-
-
-def view_channel_counts(views: list[ViewInfo]) -> dict[str, int]:
-    return {v.name: len(v.channels) for v in views}
-
-
-def float_list(array: np.ndarray) -> list[float]:
-    return [float(v) for v in np.asarray(array).ravel()]

@@ -9,7 +9,6 @@ Each run lands in `<out>/runs/<table>/<variant>/seed<k>/`; finished runs are reu
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import logging
 import statistics
@@ -195,7 +194,6 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             for seed in args.seeds:
                 config = run_config(args.table, overrides, seed, args.data, args.epochs)
-                config = dataclasses.replace(config)
                 out_dir = runs_dir / args.table / _slug(variant) / f"seed{seed}"
                 logging.info("run %s %s seed %d -> %s", args.table, variant, seed, out_dir)
                 summary = run_one(config, out_dir)

@@ -22,6 +22,7 @@ from ralis.bundle import (
     ENCODER_OUTPUT,
     HEAD_INPUTS,
     HEAD_OUTPUTS,
+    MANIFEST_NAME,
     Manifest,
     ViewSpec,
     sha256_of,
@@ -167,7 +168,7 @@ def check_parity(
     """
     model = checkpoint.model.eval()
     config = model.config
-    manifest = Manifest.model_validate_json((bundle_dir / "manifest.json").read_text())
+    manifest = Manifest.model_validate_json((bundle_dir / MANIFEST_NAME).read_text())
     rng = np.random.default_rng(seed)
     if windows is None:
         windows = {
@@ -198,8 +199,9 @@ def check_parity(
                 mask = np.zeros((n, config.num_views), dtype=bool)
                 mask[:, list(combo)] = True
                 reference = torch.softmax(model.predict_logits(x, torch.from_numpy(mask)), -1)
+                embeddings_input, mask_input = HEAD_INPUTS
                 onnx_probs = sessions[manifest.head_file].run(
-                    ["probabilities"], {"embeddings": embeddings, "view_mask": mask}
+                    [HEAD_OUTPUTS[0]], {embeddings_input: embeddings, mask_input: mask}
                 )[0]
                 max_diff = max(max_diff, float(np.abs(onnx_probs - reference.numpy()).max()))
                 agree += int((onnx_probs.argmax(-1) == reference.numpy().argmax(-1)).sum())

@@ -18,6 +18,8 @@ from training.data.dataset import ViewInfo
 from training.data.normalize import Normalizer
 from training.export import check_parity, export_bundle
 
+pytestmark = pytest.mark.slow  # ONNX exports
+
 VIEWS = ("torso", "right_arm", "left_arm", "right_leg", "left_leg")
 
 

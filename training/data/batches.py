@@ -14,7 +14,7 @@ from training.data.normalize import Normalizer
 
 
 class Batch(TypedDict):
-    """One mini-batch; the lead's training loop turns it into tensors."""
+    """One mini-batch; the training loop (`training/trainer.py`) turns it into tensors."""
 
     x: dict[str, npt.NDArray[np.float32]]  # view -> (B, C_v, T_v), zeros where absent
     mask: npt.NDArray[np.bool_]  # (B, V), view order = dataset.views
