@@ -8,9 +8,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from training.config import TrainConfig
-
-DEFAULT_DSADS = "../shared/datasets/dsads/daily_sports_activities.zip"
+from training.config import DEFAULT_DSADS, TrainConfig
 
 # CLI flag -> RalisConfig override, one per ablation of the paper's Table 5.
 ABLATION_FLAGS: dict[str, tuple[str, Any]] = {

@@ -5,8 +5,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-Protocol = Literal["complete", "uniform", "per_view"]
-ViewSet = Literal["acc", "imu", "sensors"]
+from training.data.dsads import ViewSet
+from training.data.protocols import Protocol
+from training.data.splits import DSADS_DEFAULT_SPLIT
+
+# The released DSADS zip where this repository's machines keep it (../shared/datasets/).
+DEFAULT_DSADS = "../shared/datasets/dsads/daily_sports_activities.zip"
 
 
 @dataclass(frozen=True)
@@ -23,9 +27,9 @@ class TrainConfig:
     window_seconds: float = 5.0
     # Hop between training windows; None = no overlap. Evaluation never overlaps.
     train_hop_seconds: float | None = None
-    train_subjects: tuple[int, ...] = (1, 2, 3)
-    val_subjects: tuple[int, ...] = (4, 5)
-    test_subjects: tuple[int, ...] = (6, 7, 8)
+    train_subjects: tuple[int, ...] = DSADS_DEFAULT_SPLIT["train"]
+    val_subjects: tuple[int, ...] = DSADS_DEFAULT_SPLIT["val"]
+    test_subjects: tuple[int, ...] = DSADS_DEFAULT_SPLIT["test"]
     # DSADS activity numbers 1..19 to load; None = all (a subset suits small test archives).
     activities: tuple[int, ...] | None = None
     protocol: Protocol = "complete"

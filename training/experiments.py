@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from model.config import TABLE5_ABLATIONS
-from training.config import TrainConfig
+from training.config import DEFAULT_DSADS, TrainConfig
 
 PAPER_RALIS = {
     "table3": {"1 view": 80.56, "3 views": 90.54, "5 views": 93.64},
@@ -181,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help='comma-separated subset, e.g. --variants="-MoE,+full graph"',
     )
-    parser.add_argument("--data", default="../shared/datasets/dsads/daily_sports_activities.zip")
+    parser.add_argument("--data", default=DEFAULT_DSADS)
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--out", type=Path, default=Path("results/dsads"))
     parser.add_argument("--summarise-only", action="store_true")

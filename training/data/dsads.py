@@ -62,12 +62,13 @@ def dsads_views(view_set: ViewSet) -> list[tuple[ViewInfo, list[int]]]:
     if view_set not in VIEW_SETS:
         raise ValueError(f"unknown view_set {view_set!r}; known: {', '.join(VIEW_SETS)}")
     views: list[tuple[ViewInfo, list[int]]] = []
-    for unit, position in enumerate(DSADS_POSITIONS):
+    for position in DSADS_POSITIONS:
         groups = []  # (sensor, columns, channel names)
-        for offset, sensor in enumerate(DSADS_SENSORS):
-            first = 9 * unit + 3 * offset
-            names = tuple(f"{position}_{sensor}_{axis}" for axis in "xyz")
-            groups.append((sensor, list(range(first, first + 3)), names))
+        for sensor in DSADS_SENSORS:
+            axes = dsads_layout.AXES
+            columns = [dsads_layout.column(position, sensor, axis) for axis in axes]
+            names = tuple(f"{position}_{sensor}_{axis}" for axis in axes)
+            groups.append((sensor, columns, names))
         if view_set == "acc":
             sensor, columns, names = groups[0]
             views.append((_view(position, "acc", names), columns))

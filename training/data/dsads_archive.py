@@ -16,10 +16,11 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from ralis.client import dsads as dsads_layout
 from training.data.dataset import DatasetError
 
-SEGMENT_ROWS = 125  # 5 s at 25 Hz
-NUM_COLUMNS = 45  # 5 units x (acc, gyro, mag) x (x, y, z)
+SEGMENT_ROWS = dsads_layout.SEGMENT_ROWS  # 5 s at 25 Hz
+NUM_COLUMNS = dsads_layout.COLUMNS  # 5 units x (acc, gyro, mag) x (x, y, z)
 
 _MEMBER = re.compile(r"^data/a(\d\d)/p(\d+)/s(\d\d)\.txt$")
 _FINGERPRINT_VERSION = b"dsads-parse-v1"
