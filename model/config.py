@@ -2,23 +2,55 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 ContrastiveKind = Literal["adjusted_center", "full_graph", "cocoa", "none"]
 
-# The paper's Table 5 ablations as RalisConfig overrides; "RALIS" is the full model.
-TABLE5_ABLATIONS: dict[str, dict[str, Any]] = {
-    "RALIS": {},
-    "-MoE": {"use_moe": False},
-    "-contrast": {"contrastive": "none"},
-    "-attention": {"use_attention": False},
-    "-magnorm": {"use_magnorm": False},
-    "-ind. view": {"individual_view_training": False},
-    "-sep. load": {"separate_load_balance": False},
-    "-stop grad": {"stop_grad_attention": False},
-    "+full graph": {"contrastive": "full_graph"},
-}
+
+@dataclass(frozen=True)
+class Ablation:
+    """One row of the paper's Table 5: its name there, the `ralis train` flag that turns it on
+    (None where another option covers it), and the `RalisConfig` fields it overrides.
+
+    The model config, the CLI flags and the experiment names and folders all derive from
+    `ABLATIONS`, so the three cannot drift apart.
+    """
+
+    name: str
+    flag: str | None
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def slug(self) -> str:
+        """The experiment folder name, e.g. "-ind. view" -> "no_ind_view"."""
+        return variant_slug(self.name)
+
+    @property
+    def dest(self) -> str | None:
+        """The argparse attribute of `flag`."""
+        return None if self.flag is None else self.flag.replace("-", "_")
+
+
+def variant_slug(name: str) -> str:
+    """A table variant's name as a folder name: '-' -> 'no_', '+' -> 'plus_', no dots."""
+    return name.replace(" ", "_").replace(".", "").replace("+", "plus_").replace("-", "no_")
+
+
+ABLATIONS: tuple[Ablation, ...] = (
+    Ablation("RALIS", None),
+    Ablation("-MoE", "no-moe", {"use_moe": False}),
+    Ablation("-contrast", None, {"contrastive": "none"}),  # --contrastive none
+    Ablation("-attention", "no-attention", {"use_attention": False}),
+    Ablation("-magnorm", "no-magnorm", {"use_magnorm": False}),
+    Ablation("-ind. view", "no-individual-views", {"individual_view_training": False}),
+    Ablation("-sep. load", "joint-load-balance", {"separate_load_balance": False}),
+    Ablation("-stop grad", "no-stop-grad", {"stop_grad_attention": False}),
+    Ablation("+full graph", None, {"contrastive": "full_graph"}),  # --contrastive full_graph
+)
+
+# The Table 5 variants as RalisConfig overrides by name; "RALIS" is the full model.
+TABLE5_ABLATIONS: dict[str, dict[str, Any]] = {a.name: dict(a.overrides) for a in ABLATIONS}
 
 
 @dataclass(frozen=True)

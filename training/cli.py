@@ -8,17 +8,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from model.config import ABLATIONS
 from training.config import DEFAULT_DSADS, TrainConfig
-
-# CLI flag -> RalisConfig override, one per ablation of the paper's Table 5.
-ABLATION_FLAGS: dict[str, tuple[str, Any]] = {
-    "no_moe": ("use_moe", False),
-    "no_attention": ("use_attention", False),
-    "no_magnorm": ("use_magnorm", False),
-    "no_individual_views": ("individual_view_training", False),
-    "joint_load_balance": ("separate_load_balance", False),
-    "no_stop_grad": ("stop_grad_attention", False),
-}
 
 
 def _subjects(text: str) -> tuple[int, ...]:
@@ -82,8 +73,11 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         help="'none' = the -contrast ablation, 'full_graph' = +full graph",
     )
     parser.add_argument("--embed-dim", type=int, default=128)
-    for flag in ABLATION_FLAGS:
-        parser.add_argument(f"--{flag.replace('_', '-')}", action="store_true")
+    for ablation in ABLATIONS:  # the paper's Table 5, one flag per ablation
+        if ablation.flag is not None:
+            parser.add_argument(
+                f"--{ablation.flag}", action="store_true", help=f"the {ablation.name} ablation"
+            )
 
 
 _RECIPE_FLAGS = (
@@ -104,9 +98,9 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     model: dict[str, Any] = {"contrastive": args.contrastive, "embed_dim": args.embed_dim}
     recipe: dict[str, Any] = dict(PAPER_RECIPE) if args.recipe == "paper" else {}
     recipe |= {k: getattr(args, k) for k in _RECIPE_FLAGS if getattr(args, k) is not None}
-    for flag, (field, value) in ABLATION_FLAGS.items():
-        if getattr(args, flag):
-            model[field] = value
+    for ablation in ABLATIONS:
+        if ablation.dest is not None and getattr(args, ablation.dest):
+            model.update(ablation.overrides)
     return TrainConfig(
         data=args.data,
         view_set=args.view_set,

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from model.config import TABLE5_ABLATIONS
+from model.config import TABLE5_ABLATIONS, variant_slug
 from training.config import DEFAULT_DSADS, TrainConfig
 
 PAPER_RALIS = {
@@ -98,7 +98,9 @@ def summarise(table: str, runs_dir: Path) -> str:
     for variant in variants(table):
         per_scenario: dict[str, list[float]] = {}
         epoch_seconds, run_seconds = [], []
-        for path in sorted((runs_dir / table / _slug(variant)).glob("seed*/evaluation.json")):
+        for path in sorted(
+            (runs_dir / table / variant_slug(variant)).glob("seed*/evaluation.json")
+        ):
             summary = json.loads(path.read_text())
             for name, score in summary["scenarios"].items():
                 per_scenario.setdefault(name, []).append(score * 100)
@@ -138,7 +140,7 @@ def class_table(table: str, runs_dir: Path, classes: tuple[str, ...] = TRACKED_C
     ]
     for variant in variants(table):
         per_class: dict[str, list[float]] = {c: [] for c in classes}
-        paths = sorted((runs_dir / table / _slug(variant)).glob("seed*/evaluation.json"))
+        paths = sorted((runs_dir / table / variant_slug(variant)).glob("seed*/evaluation.json"))
         for path in paths:
             summary = json.loads(path.read_text())
             matrix = np.asarray(summary["confusion_all_views"], dtype=float)
@@ -158,15 +160,10 @@ def class_table(table: str, runs_dir: Path, classes: tuple[str, ...] = TRACKED_C
 def collect_scores(table: str, runs_dir: Path, variant: str = "RALIS") -> dict[str, list[float]]:
     """Scenario -> macro-F1 (%) of every finished seed of one variant."""
     scores: dict[str, list[float]] = {}
-    for path in sorted((runs_dir / table / _slug(variant)).glob("seed*/evaluation.json")):
+    for path in sorted((runs_dir / table / variant_slug(variant)).glob("seed*/evaluation.json")):
         for name, score in json.loads(path.read_text())["scenarios"].items():
             scores.setdefault(name, []).append(score * 100)
     return scores
-
-
-def _slug(variant: str) -> str:
-    slug = variant.replace(" ", "_").replace(".", "").replace("+", "plus_").replace("-", "no_")
-    return slug
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -194,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             for seed in args.seeds:
                 config = run_config(args.table, overrides, seed, args.data, args.epochs)
-                out_dir = runs_dir / args.table / _slug(variant) / f"seed{seed}"
+                out_dir = runs_dir / args.table / variant_slug(variant) / f"seed{seed}"
                 logging.info("run %s %s seed %d -> %s", args.table, variant, seed, out_dir)
                 summary = run_one(config, out_dir)
                 logging.info("done: %s", summary["scenarios"])

@@ -36,3 +36,26 @@ def test_ablation_names_with_leading_dashes_are_accepted(tmp_path: Path) -> None
     )
     assert code == 0
     assert "| -MoE | 50.00 (1 seed) |" in (tmp_path / "table5.md").read_text()
+
+
+def test_ablation_names_flags_and_folders_derive_from_one_table() -> None:
+    import argparse
+
+    from model.config import ABLATIONS, TABLE5_ABLATIONS, RalisConfig
+    from training.cli import add_train_arguments, config_from_args
+
+    assert list(TABLE5_ABLATIONS) == [a.name for a in ABLATIONS]
+    assert len({a.slug for a in ABLATIONS}) == len(ABLATIONS)
+    # Folders of finished runs keep their names (resumable experiment runners find them).
+    assert {a.name: a.slug for a in ABLATIONS}["-ind. view"] == "no_ind_view"
+    assert {a.name: a.slug for a in ABLATIONS}["+full graph"] == "plus_full_graph"
+    parser = argparse.ArgumentParser()
+    add_train_arguments(parser)
+    for ablation in ABLATIONS:
+        if ablation.flag is None:
+            continue
+        args = parser.parse_args(["--data", "x.npz", f"--{ablation.flag}"])
+        model = config_from_args(args).model
+        for name, value in ablation.overrides.items():
+            assert model[name] == value
+            assert getattr(RalisConfig, name) != value  # the default is the full model
