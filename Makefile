@@ -30,10 +30,10 @@ serve: $(SERVICE_STAMP) ## install the service (no torch) and run it: RALIS_* va
 test: $(DEV_STAMP) ## install CPU torch and the project with [train,dev], run the whole test suite
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
-lint: $(DEV_STAMP) ## ruff, mypy on service/ and ralis/, the import-direction check
+lint: $(DEV_STAMP) ## ruff, mypy (strict) on every package, the import-direction check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy service/ ralis/
+	$(BIN)/mypy service/ ralis/ model/ training/
 	$(BIN)/python .ci/check_imports.py --self-test
 	$(BIN)/python .ci/check_imports.py
 

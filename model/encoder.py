@@ -27,7 +27,8 @@ class ResidualBlock1d(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.act(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
-        return self.act(out + self.shortcut(x))
+        activated: torch.Tensor = self.act(out + self.shortcut(x))
+        return activated
 
 
 class ResNet1dEncoder(nn.Module):
@@ -59,4 +60,5 @@ class ResNet1dEncoder(nn.Module):
         if self.pose is not None:
             x = self.pose(x)
         h = self.blocks(x)  # (B, W, T')
-        return self.proj(h.mean(dim=-1))  # (B, D)
+        embedding: torch.Tensor = self.proj(h.mean(dim=-1))  # (B, D)
+        return embedding

@@ -150,6 +150,7 @@ class RalisModel(nn.Module):
         if self.config.separate_load_balance:
             fused_head = self.head(fused)
             view_head: HeadOutput | None = self.head(tokens)
+            assert view_head is not None
             token_logits = view_head.logits
         else:
             # "-sep. load" ablation: one routing over fused and view tokens together.

@@ -38,7 +38,8 @@ def fusion_report(checkpoint: Checkpoint, run_dir: Path) -> str:
             fused = (weights.unsqueeze(-1) * z).sum(1)
             if model.config.use_magnorm:
                 fused = fused / fused.norm(dim=-1, keepdim=True) * fused.shape[-1] ** 0.5
-        return model.head(fused).logits.argmax(-1).numpy()
+        predicted: np.ndarray = model.head(fused).logits.argmax(-1).numpy()
+        return predicted
 
     learned = predict(None, mask)
     uniform_w = mask.float() / mask.sum(1, keepdim=True)

@@ -126,7 +126,8 @@ def per_class_f1(
     matrix = confusion_matrix(y_true, y_pred, num_classes)
     tp = np.diag(matrix).astype(np.float64)
     denominator = matrix.sum(axis=1) + matrix.sum(axis=0)
-    return (2 * tp / np.maximum(denominator, 1)).tolist()
+    f1: list[float] = (2 * tp / np.maximum(denominator, 1)).tolist()
+    return f1
 
 
 def trial_votes(

@@ -19,6 +19,7 @@ import numpy as np
 
 from model.config import TABLE5_ABLATIONS, variant_slug
 from training.config import DEFAULT_DSADS, TrainConfig
+from training.data.protocols import Protocol
 
 PAPER_RALIS = {
     "table3": {"1 view": 80.56, "3 views": 90.54, "5 views": 93.64},
@@ -49,7 +50,7 @@ def run_config(
     table: str, overrides: dict[str, Any], seed: int, data: str, epochs: int
 ) -> TrainConfig:
     """Table 5 variants override the model; "augment" variants the training config."""
-    protocol = "uniform" if table == "table4" else "complete"
+    protocol: Protocol = "uniform" if table == "table4" else "complete"
     if table == "augment":
         return TrainConfig(data=data, protocol=protocol, seed=seed, epochs=epochs, **overrides)
     return TrainConfig(

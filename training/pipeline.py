@@ -9,13 +9,13 @@ from typing import Literal
 
 import numpy as np
 
-from training.config import Protocol, TrainConfig
+from training.config import TrainConfig
 from training.data.berkeley_mhad import is_berkeley_mhad, load_berkeley_mhad
 from training.data.dataset import MultiViewDataset
 from training.data.dsads import load_dsads
 from training.data.normalize import Normalizer
 from training.data.npz import load_npz
-from training.data.protocols import apply_protocol
+from training.data.protocols import Protocol, apply_protocol
 from training.data.splits import split_by_subject
 
 log = logging.getLogger(__name__)

@@ -79,7 +79,9 @@ def plot_tables_vs_paper(
         names = list(scenarios)
         x = np.arange(len(names)) + index * 0.08
         means = [np.mean(scenarios[n]) for n in names]
-        stds = [np.std(scenarios[n], ddof=1) if len(scenarios[n]) > 1 else 0 for n in names]
+        stds = [
+            float(np.std(scenarios[n], ddof=1)) if len(scenarios[n]) > 1 else 0.0 for n in names
+        ]
         color = f"C{index}"
         ax.errorbar(
             x, means, yerr=stds, marker="o", capsize=4, color=color, label=f"{table} (ours)"

@@ -168,8 +168,8 @@ def train(
         patience,
     )
     with metrics_path.open("w") as metrics_file:
-        for record in history:
-            metrics_file.write(json.dumps(record) + "\n")
+        for past in history:
+            metrics_file.write(json.dumps(past) + "\n")
         for epoch in range(start_epoch, epochs + 1):
             if finished:
                 break
@@ -206,7 +206,7 @@ def train(
                     + config.balance_weight * terms.load_balance
                 )
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                loss.backward()  # type: ignore[no-untyped-call]
                 optimizer.step()
                 scheduler.step()
                 epoch_steps += 1
