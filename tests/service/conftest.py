@@ -10,6 +10,7 @@ import pytest
 from service.app import create_app
 from service.settings import DEFAULT_BUNDLE_DIR, Settings
 from tests.service.bundle_factory import build_bundle
+from tests.service.servers import Server
 from tests.service.testclient import TestClient
 
 
@@ -50,3 +51,13 @@ def client(settings: Settings) -> Iterator[TestClient]:
     """An app with its lifespan running."""
     with TestClient(create_app(settings)) as test_client:
         yield test_client
+
+
+@pytest.fixture(scope="module")
+def server(bundle_dir: Path) -> Iterator[Server]:
+    """`ralis serve` on the test bundle in a subprocess, shared by a module's tests."""
+    running = Server(bundle_dir)
+    try:
+        yield running
+    finally:
+        running.stop()

@@ -12,7 +12,6 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -21,21 +20,12 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from tests.service.test_server import Server
+from tests.service.servers import Server
 
 pytestmark = pytest.mark.slow
 
 VIEWS = ["torso", "right_arm", "left_arm", "right_leg", "left_leg"]
 KEY = "k" * 24
-
-
-@pytest.fixture(scope="module")
-def server(bundle_dir: Path) -> Iterator[Server]:
-    running = Server(bundle_dir)
-    try:
-        yield running
-    finally:
-        running.stop()
 
 
 def _ready(ws: ClientConnection) -> dict[str, object]:

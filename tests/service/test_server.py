@@ -4,15 +4,9 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import shutil
 import signal
-import socket
-import subprocess
-import sys
-import time
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -25,66 +19,12 @@ from ralis.client import replay
 from service import cli
 from service.app import create_app
 from service.settings import Settings
+from tests.service.servers import Server, free_port
 from tests.service.testclient import TestClient
 
 pytestmark = pytest.mark.slow  # real `ralis serve` subprocesses
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
-class Server:
-    """`ralis serve` in a subprocess."""
-
-    def __init__(
-        self, bundle: Path, env: dict[str, str] | None = None, port: int | None = None
-    ) -> None:
-        self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.ws_url = f"ws://127.0.0.1:{self.port}/v1/stream"
-        env = dict(
-            os.environ, RALIS_MAX_BATCH_WAIT_MS="1", RALIS_INTRA_OP_THREADS="1", **(env or {})
-        )
-        self.output = ""
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "ralis.cli", "serve", "--bundle", str(bundle),
-             "--port", str(self.port), "--execution-provider", "cpu", "--log-level", "warning"],
-            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )  # fmt: skip
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited: {self.process.stdout.read()}")  # type: ignore[union-attr]
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError("server did not become ready within 60 s")
-
-    def stop(self) -> int:
-        """SIGTERM (if still running), then wait; returns the exit status."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        self.output, _ = self.process.communicate(timeout=30)
-        return self.process.returncode
-
-
-@pytest.fixture(scope="module")
-def server(bundle_dir: Path) -> Iterator[Server]:
-    running = Server(bundle_dir)
-    try:
-        yield running
-    finally:
-        running.stop()
 
 
 def test_http_over_real_sockets(server: Server) -> None:

@@ -13,19 +13,15 @@ import importlib
 import json
 import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-import httpx
 import pytest
 
 from service.settings import DEFAULT_BUNDLE_DIR
+from tests.service.servers import Server
 from tests.service.testclient import TestClient
 
 REPO = Path(__file__).resolve().parents[2]
@@ -36,13 +32,6 @@ SENSORS = ["torso", "right_arm", "left_arm", "right_leg", "left_leg"]
 API_KEY = "ui-test-key-0123456789abcdef"
 
 T = TypeVar("T")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 # ---- served files (no browser) ---------------------------------------------------------------
@@ -120,50 +109,14 @@ browser = pytest.mark.skipif(
 )
 
 
-class UiServer:
-    """`ralis serve` on the default model in a subprocess, with extra RALIS_* variables.
-
-    `{origin}` in a variable's value stands for the server's own origin.
-    """
-
-    def __init__(self, **env: str) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        extra = {name: value.format(origin=self.url) for name, value in env.items()}
-        environment = dict(os.environ, RALIS_INTRA_OP_THREADS="1", **extra)
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "ralis.cli", "serve", "--bundle", str(DEFAULT_BUNDLE_DIR),
-             "--port", str(self.port), "--execution-provider", "cpu", "--log-level", "warning"],
-            cwd=REPO, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            text=True,
-        )  # fmt: skip
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited: {self.process.communicate()[0]}")
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError("server did not become ready within 60 s")
-
-    def stop(self) -> str:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        return self.process.communicate(timeout=30)[0]
-
-
 @pytest.fixture(scope="module")
-def live_server() -> Iterator[UiServer]:
-    server = UiServer()
+def live_server() -> Iterator[Server]:
+    server = Server(DEFAULT_BUNDLE_DIR)
     try:
         yield server
     finally:
-        output = server.stop()
-        assert "Traceback" not in output, output
+        server.stop()
+        assert "Traceback" not in server.output, server.output
 
 
 @pytest.fixture(scope="module")
@@ -238,7 +191,7 @@ def screenshot(chrome: Any, name: str) -> Path:
 
 @pytest.mark.browser
 @browser
-def test_the_page_follows_sensors_switched_off_and_on(live_server: UiServer, driver: Any) -> None:
+def test_the_page_follows_sensors_switched_off_and_on(live_server: Server, driver: Any) -> None:
     driver.get(f"{live_server.url}/ui?speed=10")
     first = wait_for(lambda: int(prediction(driver)["count"] or 0) >= 2 and prediction(driver),
                      30, "two rendered predictions")  # fmt: skip
@@ -287,7 +240,7 @@ def test_the_page_follows_sensors_switched_off_and_on(live_server: UiServer, dri
 
 @pytest.mark.browser
 @browser
-def test_the_page_fits_a_phone_in_portrait(live_server: UiServer, driver: Any) -> None:
+def test_the_page_fits_a_phone_in_portrait(live_server: Server, driver: Any) -> None:
     driver.execute_cdp_cmd(
         "Emulation.setDeviceMetricsOverride",
         {"width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": True},
@@ -313,7 +266,7 @@ def test_the_page_fits_a_phone_in_portrait(live_server: UiServer, driver: Any) -
 
 @pytest.mark.browser
 @browser
-def test_docs_and_redoc_render_offline(live_server: UiServer, driver: Any) -> None:
+def test_docs_and_redoc_render_offline(live_server: Server, driver: Any) -> None:
     driver.get(f"{live_server.url}/docs")
     paths = wait_for(
         lambda: [e.text for e in driver.find_elements("css selector", ".opblock-summary-path")],
@@ -335,7 +288,8 @@ def test_docs_and_redoc_render_offline(live_server: UiServer, driver: Any) -> No
 @browser
 def test_with_api_keys_the_page_asks_for_a_key_and_keeps_it_in_memory(driver: Any) -> None:
     # Locked down: keys on and an origin allow-list that holds the page's own origin.
-    server = UiServer(RALIS_API_KEYS=API_KEY, RALIS_ALLOWED_ORIGINS="{origin}")
+    env = {"RALIS_API_KEYS": API_KEY, "RALIS_ALLOWED_ORIGINS": "{origin}"}
+    server = Server(DEFAULT_BUNDLE_DIR, env)
     try:
         driver.get(f"{server.url}/ui?speed=10")
         form = driver.find_element("id", "auth")

@@ -26,7 +26,7 @@ from ralis.client import (
     dsads,
 )
 from service.settings import DEFAULT_BUNDLE_DIR
-from tests.service.test_server import Server, free_port
+from tests.service.servers import Server, free_port
 
 pytestmark = pytest.mark.slow
 
