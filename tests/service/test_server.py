@@ -24,7 +24,6 @@ from tests.service.testclient import TestClient
 
 pytestmark = pytest.mark.slow  # real `ralis serve` subprocesses
 
-REPO = Path(__file__).resolve().parents[2]
 
 
 def test_http_over_real_sockets(server: Server) -> None:
