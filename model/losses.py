@@ -145,13 +145,23 @@ def classification_loss(
     labels: torch.Tensor,
     view_logits: torch.Tensor | None = None,
     view_mask: torch.Tensor | None = None,
+    class_weights: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Paper Eq. 11: cross-entropy on the fused logits plus every present view's logits,
     averaged over the terms that exist. Labels -1 are unlabelled and contribute nothing.
+
+    `class_weights (K,)`: each term is multiplied by its class's weight (e.g. inverse class
+    frequency, mean 1 over the training samples); the average still divides by the count.
     """
     labelled = labels >= 0
     safe_labels = labels.clamp_min(0)
     terms = F.cross_entropy(fused_logits, safe_labels, reduction="none")  # (B,)
+    sample_weight = (
+        class_weights.to(terms.dtype)[safe_labels]
+        if class_weights is not None
+        else torch.ones_like(terms)
+    )  # (B,)
+    terms = terms * sample_weight
     total = torch.where(labelled, terms, torch.zeros_like(terms)).sum()
     count = labelled.sum()
     if view_logits is not None and view_mask is not None:
@@ -161,6 +171,7 @@ def classification_loss(
             safe_labels.repeat_interleave(num_views),
             reduction="none",
         ).reshape(-1, num_views)  # (B, V)
+        per_view = per_view * sample_weight.unsqueeze(1)
         include = view_mask & labelled.unsqueeze(1)
         total = total + torch.where(include, per_view, torch.zeros_like(per_view)).sum()
         count = count + include.sum()

@@ -178,14 +178,23 @@ class RalisModel(nn.Module):
         return logits
 
 
-def compute_losses(output: RalisOutput, labels: torch.Tensor, config: RalisConfig) -> LossTerms:
-    """The three unweighted loss terms of one batch (paper Eq. 11 and 12)."""
+def compute_losses(
+    output: RalisOutput,
+    labels: torch.Tensor,
+    config: RalisConfig,
+    class_weights: torch.Tensor | None = None,
+) -> LossTerms:
+    """The three unweighted loss terms of one batch (paper Eq. 11 and 12).
+
+    `class_weights (K,)` re-weights the classification terms per class (None: all 1).
+    """
     individual = config.individual_view_training
     cls = classification_loss(
         output.fused_logits,
         labels,
         output.view_logits if individual else None,
         output.view_mask if individual else None,
+        class_weights,
     )
     z, mask = output.view_embeddings, output.view_mask
     if config.contrastive == "adjusted_center":

@@ -60,6 +60,9 @@ class TrainConfig:
     # View combinations sampled per validation scenario each epoch (all when fewer).
     val_combinations: int = 8
     cls_weight: float = 1.0
+    # Weigh each class's classification terms by N / (K * n_k) over the training windows:
+    # long recordings (many windows) must not outvote short ones. All 1 on balanced data.
+    class_balance: bool = True
     contrastive_weight: float = 1.0
     balance_weight: float = 0.01
     # Scaling, time warping and small sensor rotations (training/data/augment.py). On by

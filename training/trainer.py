@@ -64,6 +64,15 @@ def build_model_config(config: TrainConfig, data: PreparedData) -> RalisConfig:
     return RalisConfig(views=views, num_classes=len(data.train.class_names), **config.model)
 
 
+def class_weights(labels: np.ndarray, num_classes: int) -> torch.Tensor:
+    """Inverse class frequency N / (K * n_k) over labelled samples; 0 for absent classes."""
+    counts = np.bincount(labels[labels >= 0], minlength=num_classes).astype(np.float64)
+    present = counts > 0
+    weights = np.zeros(num_classes)
+    weights[present] = counts.sum() / (present.sum() * counts[present])
+    return torch.tensor(weights, dtype=torch.float32)
+
+
 def _to_torch(batch: dict[str, Any]) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
     x = {name: torch.from_numpy(array) for name, array in batch["x"].items()}
     return x, torch.from_numpy(batch["mask"]), torch.from_numpy(batch["y"])
@@ -131,6 +140,11 @@ def train(
         lambda step: lr_factor(step, total_steps, config.lr_schedule, config.warmup_fraction),
     )
     patience = patience_epochs(config, epochs)
+    weights = (
+        class_weights(data.train.y, len(data.train.class_names)) if config.class_balance else None
+    )
+    if weights is not None:
+        log.info("class weights: %s", np.round(weights.numpy(), 3).tolist())
     rng = np.random.default_rng(config.seed)
     transforms = frozenset(config.augment_transforms) if config.augment_transforms else None
     if config.augment_transforms == ():
@@ -199,7 +213,7 @@ def train(
             for batch in bar:
                 x, mask, y = _to_torch(batch)
                 output = model(x, mask)
-                terms = compute_losses(output, y, model_config)
+                terms = compute_losses(output, y, model_config, weights)
                 loss = (
                     config.cls_weight * terms.classification
                     + config.contrastive_weight * terms.contrastive

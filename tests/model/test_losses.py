@@ -245,3 +245,26 @@ def test_classification_loss_all_unlabelled_is_zero() -> None:
     fused = torch.randn(2, 3, requires_grad=True)
     loss = classification_loss(fused, torch.tensor([-1, -1]))
     assert float(loss.detach()) == 0.0
+
+
+def test_class_weights_scale_each_term_by_its_class() -> None:
+    gen = torch.Generator().manual_seed(1)
+    fused = torch.randn(4, 3, generator=gen)
+    views = torch.randn(4, 2, 3, generator=gen)
+    mask = torch.tensor([[True, True], [True, False], [False, True], [True, True]])
+    labels = torch.tensor([0, 2, 2, -1])
+    weights = torch.tensor([2.0, 1.0, 0.5])
+    terms = [
+        2.0 * F.cross_entropy(fused[0:1], labels[0:1]),
+        2.0 * F.cross_entropy(views[0, 0:1], labels[0:1]),
+        2.0 * F.cross_entropy(views[0, 1:2], labels[0:1]),
+        0.5 * F.cross_entropy(fused[1:2], labels[1:2]),
+        0.5 * F.cross_entropy(views[1, 0:1], labels[1:2]),
+        0.5 * F.cross_entropy(fused[2:3], labels[2:3]),
+        0.5 * F.cross_entropy(views[2, 1:2], labels[2:3]),
+    ]
+    expected = torch.stack(terms).mean()
+    actual = classification_loss(fused, labels, views, mask, class_weights=weights)
+    torch.testing.assert_close(actual, expected)
+    ones = classification_loss(fused, labels, views, mask, class_weights=torch.ones(3))
+    torch.testing.assert_close(ones, classification_loss(fused, labels, views, mask))

@@ -13,7 +13,14 @@ from tests.training.conftest import tiny_config
 from training.checkpoint import Checkpoint
 from training.evaluation import embed_views
 from training.pipeline import prepare_data
-from training.trainer import LEARNING_CURVES, RESUME_FILE, lr_factor, planned_epochs, train
+from training.trainer import (
+    LEARNING_CURVES,
+    RESUME_FILE,
+    class_weights,
+    lr_factor,
+    planned_epochs,
+    train,
+)
 
 
 @pytest.fixture(scope="module")
@@ -148,3 +155,10 @@ def test_resume_continues_where_it_stopped(tmp_path: Path, monkeypatch: pytest.M
     straight, resumed = _records(tmp_path / "straight"), _records(tmp_path / "resumed")
     assert [r["loss"] for r in resumed] == [r["loss"] for r in straight]
     assert torch.load(tmp_path / "resumed" / RESUME_FILE, weights_only=False)["finished"]
+
+
+def test_class_weights_are_inverse_frequency_with_mean_one_per_sample() -> None:
+    labels = np.array([0, 0, 0, 1, -1, 3])  # class 2 absent, one unlabelled sample
+    weights = class_weights(labels, 4).numpy()
+    np.testing.assert_allclose(weights, [5 / 9, 5 / 3, 0.0, 5 / 3], rtol=1e-6)
+    assert weights[labels[labels >= 0]].mean() == pytest.approx(1.0)
