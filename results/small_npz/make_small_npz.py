@@ -44,7 +44,7 @@ def main(source: str, out: str) -> None:
     Path(out).mkdir(parents=True, exist_ok=True)
     save_npz(small, Path(out) / "mine.npz")
     train = int(np.isin(small.subject, [1, 2, 3]).sum())
-    print(f"{len(small)} windows ({train} training) -> {out}/mine.npz")
+    sys.stdout.write(f"{len(small)} windows ({train} training) -> {out}/mine.npz\n")
 
 
 if __name__ == "__main__":
