@@ -25,7 +25,6 @@ from tests.service.testclient import TestClient
 pytestmark = pytest.mark.slow  # real `ralis serve` subprocesses
 
 
-
 def test_http_over_real_sockets(server: Server) -> None:
     with httpx.Client(base_url=server.url, timeout=10) as client:
         assert client.get("/healthz").json()["status"] == "ok"
