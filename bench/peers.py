@@ -783,14 +783,17 @@ def plot(spans: Sequence[Span], workloads: Sequence[Workload]) -> Figure:
 
 
 def git_commit() -> str:
-    """Short HEAD, and whether the server's code differs from it in the working tree."""
+    """HEAD, the last commit that changed the server's code, and uncommitted changes to it."""
 
     def git(*a: str) -> str:
         return subprocess.run(["git", *a], cwd=REPO, capture_output=True, text=True).stdout.strip()
 
     head = git("rev-parse", "--short", "HEAD") or "unknown"
+    server = git("log", "-1", "--format=%h", "--", "service", "ralis") or "unknown"
     dirty = git("status", "--porcelain", "--", "service", "ralis")
-    return head + (" + uncommitted changes in service/ or ralis/" if dirty else "")
+    return f"{head} (service/ and ralis/ as of {server}" + (
+        ", with uncommitted changes)" if dirty else ", clean)"
+    )
 
 
 # ----------------------------------------------------------------------------- main
@@ -880,6 +883,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             add_model_cost(ours, timer)
             spans += ours
     load_after = load_average()
+    commit_after = git_commit()
+    if commit_after != commit:
+        commit = f"{commit} at the start, {commit_after} at the end"
 
     wait_ms = Settings.model_fields["max_batch_wait_ms"].default
     title = "### RALIS against general-purpose model servers" + (" (quick)" if args.quick else "")
