@@ -31,6 +31,9 @@ def berkeley_config(data: str, seed: int, **overrides: Any) -> TrainConfig:
         train_hop_seconds=0.5,
         epochs=12,
         min_steps=3000,
+        # As run for the committed seeds: every transform, per-channel scaling included
+        # (the recipe default dropped scaling after these runs started).
+        augment_transforms=None,
         train_subjects=TRAIN_SUBJECTS,
         val_subjects=VAL_SUBJECTS,
         test_subjects=TEST_SUBJECTS,

@@ -56,7 +56,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         "--augment-transforms",
         default=None,
         type=lambda text: tuple(t for t in text.split(",") if t),
-        help="comma-separated subset of rotate,scale,flip,time_warp (default: all)",
+        help="comma-separated subset of rotate,scale,flip,time_warp, or 'all' "
+        "(default: rotate,flip,time_warp)",
     )
     parser.add_argument("--cls-weight", type=float, default=d.cls_weight)
     parser.add_argument("--contrastive-weight", type=float, default=d.contrastive_weight)
@@ -98,6 +99,9 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     model: dict[str, Any] = {"contrastive": args.contrastive, "embed_dim": args.embed_dim}
     recipe: dict[str, Any] = dict(PAPER_RECIPE) if args.recipe == "paper" else {}
     recipe |= {k: getattr(args, k) for k in _RECIPE_FLAGS if getattr(args, k) is not None}
+    if args.augment_transforms is not None:  # "all" = every transform, scaling included
+        all_transforms = args.augment_transforms == ("all",)
+        recipe["augment_transforms"] = None if all_transforms else args.augment_transforms
     for ablation in ABLATIONS:
         if ablation.dest is not None and getattr(args, ablation.dest):
             model.update(ablation.overrides)
@@ -117,7 +121,6 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         contrastive_weight=args.contrastive_weight,
         balance_weight=args.balance_weight,
         augment=args.augment,
-        augment_transforms=args.augment_transforms,
         seed=args.seed,
         num_threads=args.threads,
         model=model,

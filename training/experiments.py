@@ -30,7 +30,7 @@ ABLATIONS = TABLE5_ABLATIONS
 
 # The "augment" table: one transform left out at a time (TrainConfig overrides), complete data.
 AUGMENT_VARIANTS: dict[str, dict[str, Any]] = {
-    "all transforms": {},
+    "all transforms": {"augment_transforms": None},
     "no augmentation": {"augment": False},
     "-rotate": {"augment_transforms": ("scale", "time_warp")},
     "-scale": {"augment_transforms": ("rotate", "time_warp")},

@@ -1,0 +1,38 @@
+"""`ralis train` flags -> TrainConfig: the default recipe, the paper's, explicit overrides."""
+
+from __future__ import annotations
+
+import argparse
+
+from training.cli import add_train_arguments, config_from_args
+from training.config import PAPER_RECIPE, TrainConfig
+
+
+def _config(*argv: str) -> TrainConfig:
+    parser = argparse.ArgumentParser()
+    add_train_arguments(parser)
+    return config_from_args(parser.parse_args(list(argv)))
+
+
+def test_defaults_are_the_converging_recipe() -> None:
+    config = _config()
+    assert (config.epochs, config.min_steps, config.lr_schedule) == (20, 4000, "warmup_cosine")
+    assert (config.optimizer, config.select_on, config.class_balance) == (
+        "adamw",
+        "val_scenarios",
+        True,
+    )
+    assert config.augment_transforms == ("rotate", "flip", "time_warp")
+
+
+def test_paper_recipe_with_an_explicit_override() -> None:
+    config = _config("--recipe", "paper", "--epochs", "5")
+    assert config.epochs == 5
+    for key, value in PAPER_RECIPE.items():
+        if key != "epochs":
+            assert getattr(config, key) == value
+
+
+def test_augment_transforms_all_means_every_transform() -> None:
+    assert _config("--augment-transforms", "all").augment_transforms is None
+    assert _config("--augment-transforms", "scale").augment_transforms == ("scale",)
