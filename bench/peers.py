@@ -62,6 +62,7 @@ from bench.stream_load import (
     _open,
     load_recordings,
     model_views,
+    receive_predictions,
 )
 from ralis.bundle import load_manifest
 from ralis.client.replay import CHUNK_S
@@ -277,6 +278,11 @@ class Span:
     errors: Counter[str] = field(default_factory=Counter)
     bytes_sent: int = 0
     bytes_received: int = 0
+
+    def count_received(self, message_bytes: int) -> None:
+        """A measured prediction frame of `message_bytes` arrived (server to client)."""
+        self.bytes_received += ws_frame_bytes(message_bytes, False)
+
     server_cpu_s: float = 0.0
     client_cpu_s: float = 0.0
     load_start: tuple[float, float, float] = (0.0, 0.0, 0.0)
@@ -507,24 +513,6 @@ class RingBook:
         return self._bodies[key]
 
 
-async def _receive_counting(ws: ClientConnection, stats: StreamStats, span: Span) -> None:
-    """`stream_load`'s receiver, also counting the bytes of measured predictions."""
-    try:
-        async for raw in ws:
-            now = time.perf_counter()
-            message = json.loads(raw)
-            kind = message.get("type")
-            if kind == "prediction":
-                t_end = round(float(message["t_end"]), 6)
-                stats.arrived.setdefault(t_end, now)
-                if t_end in stats.measured:
-                    span.bytes_received += ws_frame_bytes(len(raw), False)
-            elif kind == "error":
-                stats.errors[str(message.get("detail"))[:120]] += 1
-    except ConnectionClosed as closed:
-        stats.close_code = closed.rcvd.code if closed.rcvd else None
-
-
 async def _devices(
     server: TreeServer, book: MessageBook, plan: DevicePlan, span: Span, probe: Probe
 ) -> None:
@@ -544,7 +532,7 @@ async def _devices(
         ws_url = server.base_url.replace("http", "ws", 1) + "/v1/stream"
         sockets = list(await asyncio.gather(*(_open(ws_url, s, plan.hop_s, gate) for s in stats)))
         receivers = [
-            asyncio.create_task(_receive_counting(ws, stats[i], span))
+            asyncio.create_task(receive_predictions(ws, stats[i], span.count_received))
             for i, ws in enumerate(sockets)
             if ws is not None
         ]

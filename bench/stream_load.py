@@ -263,14 +263,21 @@ Hook = Callable[[], None]
 Sampler = Callable[[float], None]
 
 
-async def _receive(ws: ClientConnection, stats: StreamStats) -> None:
+async def receive_predictions(
+    ws: ClientConnection, stats: StreamStats, on_measured: Callable[[int], None] | None = None
+) -> None:
+    """Record when each prediction arrives and count error frames, until the stream closes;
+    `on_measured(message length)` is called for each prediction in `stats.measured`."""
     try:
         async for raw in ws:
             now = time.perf_counter()
             message = json.loads(raw)
             kind = message.get("type")
             if kind == "prediction":
-                stats.arrived.setdefault(round(float(message["t_end"]), 6), now)
+                t_end = round(float(message["t_end"]), 6)
+                stats.arrived.setdefault(t_end, now)
+                if on_measured is not None and t_end in stats.measured:
+                    on_measured(len(raw))
             elif kind == "error":
                 stats.errors[str(message.get("detail"))[:120]] += 1
     except ConnectionClosed as closed:
@@ -364,7 +371,7 @@ async def _run(
     gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
     sockets = await asyncio.gather(*(_open(url, s, plan.hop_s, gate) for s in stats))
     live = [(i, ws) for i, ws in enumerate(sockets) if ws is not None]
-    receivers = [asyncio.create_task(_receive(ws, stats[i])) for i, ws in live]
+    receivers = [asyncio.create_task(receive_predictions(ws, stats[i])) for i, ws in live]
 
     start = time.perf_counter() + 0.5
     measure_from = start + plan.warmup_s
