@@ -1,9 +1,15 @@
 """Run a paper table over seeds and write it: `python -m training.experiments TABLE`.
 
-Tables (DailySport / DSADS, 5 accelerometer views, subjects 1-3 / 4-5 / 6-8):
-- table3: complete training data; table4: uniform view drop in train, val and test;
-- table5: the ablations, complete protocol.
-Each run lands in `<out>/runs/<table>/<variant>/seed<k>/`; finished runs are reused.
+Tables (DailySport / DSADS, 5 accelerometer views, subjects 1-3 / 4-5 / 6-8 unless noted):
+- table3: complete training data;
+- table4: uniform view drop (p = 10^(-3/V)) in train, val and test;
+- table5: the ablations, on table4's uniform-drop protocol (the paper's);
+- table6: per-view drop rates (torso 0.64, right arm 0.62, left arm 0.77, right leg 0.24,
+  left leg 0.61) in train, val and test;
+- augment: one augmentation transform left out at a time, complete data;
+- splits: table3's protocol on other 3 / 2 / 3 subject partitions (split sensitivity).
+Each run lands in `<out>/runs/<table>/<variant>/seed<k>/`; finished runs are reused, and a
+run shared between tables (table5's full model is table4's run) is trained once.
 """
 
 from __future__ import annotations
@@ -20,21 +26,63 @@ import numpy as np
 from model.config import TABLE5_ABLATIONS, variant_slug
 from training.config import DEFAULT_DSADS, TrainConfig
 from training.data.protocols import Protocol
+from training.data.splits import DSADS_DEFAULT_SPLIT
+
+TABLES = ("table3", "table4", "table5", "table6", "augment", "splits")
+
+PROTOCOL: dict[str, Protocol] = {
+    "table3": "complete",
+    "table4": "uniform",
+    "table5": "uniform",
+    "table6": "per_view",
+    "augment": "complete",
+    "splits": "complete",
+}
 
 PAPER_RALIS = {
     "table3": {"1 view": 80.56, "3 views": 90.54, "5 views": 93.64},
     "table4": {"1 view": 79.68, "3 views": 87.26, "5 views": 91.25},
+    "table6": {"1 view": 77.40, "3 views": 83.55, "5 views": 87.57},
 }
 
 ABLATIONS = TABLE5_ABLATIONS
 
 # The "augment" table: one transform left out at a time (TrainConfig overrides), complete data.
 AUGMENT_VARIANTS: dict[str, dict[str, Any]] = {
-    "all transforms": {"augment_transforms": None},
+    "all transforms": {"augment_transforms": None},  # every transform that suits the view
     "no augmentation": {"augment": False},
     "-rotate": {"augment_transforms": ("scale", "time_warp")},
     "-scale": {"augment_transforms": ("rotate", "time_warp")},
     "-time_warp": {"augment_transforms": ("rotate", "scale")},
+}
+
+
+def _partition(train: str, val: str, test: str) -> dict[str, Any]:
+    def subjects(text: str) -> tuple[int, ...]:
+        return tuple(int(s) for s in text.split(","))
+
+    return {
+        "train_subjects": subjects(train),
+        "val_subjects": subjects(val),
+        "test_subjects": subjects(test),
+    }
+
+
+# Subject partitions for split sensitivity, named train/val/test. The first is the paper's
+# (table3's run); the others were fixed once, before any of them ran, so that every subject
+# is a test subject in at least one of them and none is chosen for how it scores.
+SPLIT_PARTITIONS: dict[str, dict[str, Any]] = {
+    "p123/p45/p678": {f"{k}_subjects": v for k, v in DSADS_DEFAULT_SPLIT.items()},
+    "p678/p12/p345": _partition("6,7,8", "1,2", "3,4,5"),
+    "p345/p67/p812": _partition("3,4,5", "6,7", "8,1,2"),
+    "p246/p81/p357": _partition("2,4,6", "8,1", "3,5,7"),
+    "p138/p25/p467": _partition("1,3,8", "2,5", "4,6,7"),
+}
+
+# Runs that are the same experiment as another table's: (table, variant) -> (table, variant).
+SHARED_RUNS: dict[tuple[str, str], tuple[str, str]] = {
+    ("table5", "RALIS"): ("table4", "RALIS"),
+    ("splits", "p123/p45/p678"): ("table3", "RALIS"),
 }
 
 
@@ -43,15 +91,23 @@ def variants(table: str) -> dict[str, dict[str, Any]]:
         return ABLATIONS
     if table == "augment":
         return AUGMENT_VARIANTS
+    if table == "splits":
+        return SPLIT_PARTITIONS
     return {"RALIS": {}}
+
+
+def run_dir(runs_dir: Path, table: str, variant: str) -> Path:
+    """Folder of a variant's seeds; a shared run lives under the table that owns it."""
+    table, variant = SHARED_RUNS.get((table, variant), (table, variant))
+    return runs_dir / table / variant_slug(variant.replace("/", "_"))
 
 
 def run_config(
     table: str, overrides: dict[str, Any], seed: int, data: str, epochs: int
 ) -> TrainConfig:
-    """Table 5 variants override the model; "augment" variants the training config."""
-    protocol: Protocol = "uniform" if table == "table4" else "complete"
-    if table == "augment":
+    """Table 5 variants override the model; "augment" and "splits" the training config."""
+    protocol = PROTOCOL[table]
+    if table in ("augment", "splits"):
         return TrainConfig(data=data, protocol=protocol, seed=seed, epochs=epochs, **overrides)
     return TrainConfig(
         data=data, protocol=protocol, seed=seed, epochs=epochs, model=dict(overrides)
@@ -99,9 +155,7 @@ def summarise(table: str, runs_dir: Path) -> str:
     for variant in variants(table):
         per_scenario: dict[str, list[float]] = {}
         epoch_seconds, run_seconds = [], []
-        for path in sorted(
-            (runs_dir / table / variant_slug(variant)).glob("seed*/evaluation.json")
-        ):
+        for path in sorted(run_dir(runs_dir, table, variant).glob("seed*/evaluation.json")):
             summary = json.loads(path.read_text())
             for name, score in summary["scenarios"].items():
                 per_scenario.setdefault(name, []).append(score * 100)
@@ -141,15 +195,12 @@ def class_table(table: str, runs_dir: Path, classes: tuple[str, ...] = TRACKED_C
     ]
     for variant in variants(table):
         per_class: dict[str, list[float]] = {c: [] for c in classes}
-        paths = sorted((runs_dir / table / variant_slug(variant)).glob("seed*/evaluation.json"))
+        paths = sorted(run_dir(runs_dir, table, variant).glob("seed*/evaluation.json"))
         for path in paths:
-            summary = json.loads(path.read_text())
-            matrix = np.asarray(summary["confusion_all_views"], dtype=float)
-            scores = 2 * np.diag(matrix) / np.maximum(matrix.sum(0) + matrix.sum(1), 1)
-            f1 = dict(zip(summary["class_names"], scores.tolist(), strict=True))
+            f1 = _class_f1(json.loads(path.read_text()))
             for c in classes:
                 if c in f1:
-                    per_class[c].append(f1[c] * 100)
+                    per_class[c].append(f1[c])
         if paths:
             cells = " | ".join(
                 f"{statistics.mean(v):.1f}" if v else "-" for v in per_class.values()
@@ -158,10 +209,42 @@ def class_table(table: str, runs_dir: Path, classes: tuple[str, ...] = TRACKED_C
     return "\n".join(lines) + "\n"
 
 
+def _class_f1(summary: dict[str, Any]) -> dict[str, float]:
+    """All-views test F1 (%) per class, from the run's confusion matrix."""
+    matrix = np.asarray(summary["confusion_all_views"], dtype=float)
+    scores = 2 * np.diag(matrix) / np.maximum(matrix.sum(0) + matrix.sum(1), 1)
+    return {name: 100 * score for name, score in zip(summary["class_names"], scores, strict=True)}
+
+
+def per_class_table(table: str, runs_dir: Path) -> str:
+    """Markdown: every class (rows) x every finished variant (columns), all-views test F1 (%)
+    as mean over seeds, so a reader sees which activities carry each row's score."""
+    columns: dict[str, dict[str, list[float]]] = {}
+    class_names: list[str] = []
+    for variant in variants(table):
+        for path in sorted(run_dir(runs_dir, table, variant).glob("seed*/evaluation.json")):
+            summary = json.loads(path.read_text())
+            class_names = class_names or list(summary["class_names"])
+            for name, f1 in _class_f1(summary).items():
+                columns.setdefault(variant, {}).setdefault(name, []).append(f1)
+    if not columns:
+        return ""
+    lines = [
+        "| class | " + " | ".join(columns) + " |",
+        "|---|" + "---|" * len(columns),
+    ]
+    for name in class_names:
+        cells = [f"{statistics.mean(c[name]):.1f}" if name in c else "-" for c in columns.values()]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    seeds = [str(len(next(iter(c.values())))) for c in columns.values()]
+    lines.append("| (seeds) | " + " | ".join(seeds) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def collect_scores(table: str, runs_dir: Path, variant: str = "RALIS") -> dict[str, list[float]]:
     """Scenario -> macro-F1 (%) of every finished seed of one variant."""
     scores: dict[str, list[float]] = {}
-    for path in sorted((runs_dir / table / variant_slug(variant)).glob("seed*/evaluation.json")):
+    for path in sorted(run_dir(runs_dir, table, variant).glob("seed*/evaluation.json")):
         for name, score in json.loads(path.read_text())["scenarios"].items():
             scores.setdefault(name, []).append(score * 100)
     return scores
@@ -171,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
-    parser.add_argument("table", choices=["table3", "table4", "table5", "augment"])
+    parser.add_argument("table", choices=TABLES)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument(
         "--variants",
@@ -192,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             for seed in args.seeds:
                 config = run_config(args.table, overrides, seed, args.data, args.epochs)
-                out_dir = runs_dir / args.table / variant_slug(variant) / f"seed{seed}"
+                out_dir = run_dir(runs_dir, args.table, variant) / f"seed{seed}"
                 logging.info("run %s %s seed %d -> %s", args.table, variant, seed, out_dir)
                 summary = run_one(config, out_dir)
                 logging.info("done: %s", summary["scenarios"])
@@ -200,8 +283,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.table in ("table3", "augment"):
         table_md += "\nAll-views test F1 of the classes that carry the gap:\n\n"
         table_md += class_table(args.table, runs_dir)
+    table_md += "\nAll-views test F1 (%) per class, mean over seeds:\n\n"
+    table_md += per_class_table(args.table, runs_dir)
     (args.out / f"{args.table}.md").write_text(table_md)
-    ours = {t: collect_scores(t, runs_dir) for t in ("table3", "table4")}
+    ours = {t: collect_scores(t, runs_dir) for t in PAPER_RALIS}
     ours = {t: scores for t, scores in ours.items() if scores}
     if ours:
         from training.plots import plot_tables_vs_paper

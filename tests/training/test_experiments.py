@@ -5,10 +5,30 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from training.experiments import collect_scores, main, summarise
+import pytest
+
+from training.experiments import (
+    PROTOCOL,
+    SPLIT_PARTITIONS,
+    TABLES,
+    collect_scores,
+    main,
+    per_class_table,
+    run_config,
+    run_dir,
+    summarise,
+    variants,
+)
 
 
-def _write_run(root: Path, table: str, variant_dir: str, seed: int, scores: list[float]) -> None:
+def _write_run(
+    root: Path,
+    table: str,
+    variant_dir: str,
+    seed: int,
+    scores: list[float],
+    confusion: list[list[int]] | None = None,
+) -> None:
     run = root / table / variant_dir / f"seed{seed}"
     run.mkdir(parents=True)
     names = ["1 view", "3 views", "5 views"]
@@ -16,6 +36,8 @@ def _write_run(root: Path, table: str, variant_dir: str, seed: int, scores: list
         "scenarios": dict(zip(names, scores, strict=True)),
         "seconds_per_epoch": 10.0 + seed,
         "total_seconds": 200.0,
+        "class_names": ["walking", "standing"],
+        "confusion_all_views": confusion or [[1, 0], [0, 1]],
     }
     (run / "evaluation.json").write_text(json.dumps(summary))
 
@@ -59,3 +81,51 @@ def test_ablation_names_flags_and_folders_derive_from_one_table() -> None:
         for name, value in ablation.overrides.items():
             assert model[name] == value
             assert getattr(RalisConfig, name) != value  # the default is the full model
+
+
+def test_per_class_table_gives_each_class_f1_from_the_confusion_matrix(tmp_path: Path) -> None:
+    # rows = true class, columns = predicted. walking: 8 right, 2 called standing;
+    # standing: 10 right. F1(walking) = 2*8 / (2*8 + 2 + 0) = 88.9;
+    # F1(standing) = 2*10 / (2*10 + 0 + 2) = 90.9.
+    _write_run(tmp_path, "table3", "RALIS", 0, [0.5, 0.6, 0.7], [[8, 2], [0, 10]])
+    # Second seed perfect: means are (88.9 + 100) / 2 = 94.4 and (90.9 + 100) / 2 = 95.5.
+    _write_run(tmp_path, "table3", "RALIS", 1, [0.5, 0.6, 0.7], [[10, 0], [0, 10]])
+    table = per_class_table("table3", tmp_path)
+    assert "| walking | 94.4 |" in table
+    assert "| standing | 95.5 |" in table
+    assert "| (seeds) | 2 |" in table
+
+
+@pytest.mark.parametrize(
+    ("table", "protocol"),
+    [("table3", "complete"), ("table4", "uniform"), ("table5", "uniform"), ("table6", "per_view")],
+)
+def test_each_table_trains_on_the_papers_protocol(table: str, protocol: str) -> None:
+    # Paper: Table 5's ablations use the missing-view (uniform drop) protocol; Table 6 the
+    # per-view rates.
+    for variant, overrides in variants(table).items():
+        config = run_config(table, overrides, seed=1, data="x.zip", epochs=20)
+        assert config.protocol == protocol, variant
+        assert config.seed == 1
+
+
+def test_table5_full_model_reuses_table4_run_and_splits_reuse_table3(tmp_path: Path) -> None:
+    assert run_dir(tmp_path, "table5", "RALIS") == run_dir(tmp_path, "table4", "RALIS")
+    assert run_dir(tmp_path, "table5", "-MoE") == tmp_path / "table5" / "no_MoE"
+    assert run_dir(tmp_path, "splits", "p123/p45/p678") == run_dir(tmp_path, "table3", "RALIS")
+    assert run_config("table5", {}, 0, "x", 20) == run_config("table4", {}, 0, "x", 20)
+
+
+def test_split_partitions_are_disjoint_3_2_3_and_test_every_subject() -> None:
+    assert len(SPLIT_PARTITIONS) >= 5  # the paper's + at least four others
+    others = list(SPLIT_PARTITIONS.values())[1:]
+    tested = {s for p in others for s in p["test_subjects"]}
+    for name, partition in SPLIT_PARTITIONS.items():
+        groups = [partition[k] for k in ("train_subjects", "val_subjects", "test_subjects")]
+        assert [len(g) for g in groups] == [3, 2, 3], name
+        assert sorted(s for g in groups for s in g) == list(range(1, 9)), name
+        config = run_config("splits", partition, 0, "x.zip", 20)
+        assert config.test_subjects == partition["test_subjects"]
+    assert tested == set(range(1, 9))  # every subject tested outside the paper's split
+    assert len(set(map(str, SPLIT_PARTITIONS.values()))) == len(SPLIT_PARTITIONS)
+    assert set(PROTOCOL) == set(TABLES)
