@@ -76,6 +76,29 @@ def sample_process(pid: int) -> ProcessSample:
     return ProcessSample(wall, cpu_s, rss, peak)
 
 
+def sample_tree(pid: int) -> ProcessSample:
+    """`sample_process` summed over `pid` and its live descendants (a supervisor and workers).
+
+    RSS and VmHWM add up each process's own: pages shared between them (libraries) count once
+    per process, so the sum is an upper bound on what the processes hold together.
+    """
+    wall = time.monotonic()
+    cpu_s, rss, peak = 0.0, 0, 0
+    for member in process_tree(pid):
+        try:
+            sample = sample_process(member)
+        except (OSError, IndexError, ValueError):
+            if member == pid:
+                raise
+            continue  # a worker exited while we looked
+        cpu_s, rss, peak = (
+            cpu_s + sample.cpu_s,
+            rss + sample.rss_bytes,
+            peak + sample.peak_rss_bytes,
+        )
+    return ProcessSample(wall, cpu_s, rss, peak)
+
+
 def cpu_percent(before: ProcessSample, after: ProcessSample) -> float:
     """Average CPU use between two samples, in % of one core (200 % = both of 2 cores)."""
     elapsed = after.wall_s - before.wall_s
@@ -121,13 +144,16 @@ class ServerProcess:
         log_level: str = "warning",
         ready_timeout_s: float = 120.0,
         execution_provider: str = "cpu",
+        workers: int = 1,
     ) -> None:
+        """`workers`: `ralis serve --workers` (RALIS_WORKERS); 1 is the single-process server."""
         self.bundle = bundle
+        self.workers = workers
         self.execution_provider = execution_provider
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}/v1/stream"
-        self._env = dict(os.environ, **(env or {}))
+        self._env = {**os.environ, **(env or {}), "RALIS_WORKERS": str(workers)}
         self._log_level = log_level
         self._ready_timeout_s = ready_timeout_s
         self._log = tempfile.NamedTemporaryFile("w+", prefix="ralis-serve-", suffix=".log")
@@ -141,7 +167,11 @@ class ServerProcess:
         return self.process.pid
 
     def start(self) -> None:
-        """Start the server and wait until /readyz answers 200."""
+        """Start the server and wait until /readyz answers 200.
+
+        With workers, that is the first worker to listen; the others follow within a model
+        load (about a second), well inside any warm-up.
+        """
         command = [
             sys.executable, "-m", "ralis.cli", "serve", "--bundle", str(self.bundle),
             "--host", "127.0.0.1", "--port", str(self.port), "--execution-provider",
@@ -169,8 +199,8 @@ class ServerProcess:
         return self.process is not None and self.process.poll() is None
 
     def sample(self) -> ProcessSample:
-        """CPU and memory of the server process now."""
-        return sample_process(self.pid)
+        """CPU and memory of the server now, summed over its processes (supervisor, workers)."""
+        return sample_tree(self.pid)
 
     def stop(self, timeout_s: float = 30.0) -> int | None:
         """SIGTERM, then wait (SIGKILL after `timeout_s`); returns the exit status."""

@@ -70,7 +70,8 @@ CLIENT_LAG_WARN_S = 0.05  # a client this late in sending was short of CPU itsel
 
 @dataclass
 class ServerUse:
-    """What the server process used during a measured span, and its counters' deltas."""
+    """What the server used during a measured span (summed over its processes: the supervisor
+    and workers with `--workers`), and its counters' deltas."""
 
     cpu_percent: float
     rss_mib: float  # at the end of the span
@@ -105,6 +106,7 @@ class Record:
     client_lag_p99_ms: float | None
     messages_per_s: float
     server: ServerUse
+    workers: int  # `ralis serve --workers`
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -243,7 +245,7 @@ def stream_level(
         frame_format=frame_format,
         grace_s=args.grace,
     )
-    with ServerProcess(bundle, server_env(args)) as server:
+    with ServerProcess(bundle, server_env(args), workers=args.workers) as server:
         probe = SpanProbe(server)
         result: LoadResult = run_streams(
             server.ws_url,
@@ -282,6 +284,7 @@ def stream_level(
         client_lag_p99_ms=1000 * float(np.percentile(lags, 99)) if lags.size else None,
         messages_per_s=result.messages_sent / (args.warmup + args.duration),
         server=use,
+        workers=server.workers,
     )
 
 
@@ -345,6 +348,7 @@ def http_level(
         client_lag_p99_ms=None,
         messages_per_s=sum(result.statuses.values()) / args.http_duration,
         server=use,
+        workers=server.workers,
         extra={"requests_per_s": sum(result.statuses.values()) / args.http_duration},
     )
 
@@ -369,6 +373,7 @@ def stream_table(records: Sequence[Record]) -> str:
             [
                 r.label,
                 r.level,
+                r.workers,
                 f"{r.hop_s:g}",
                 f"{r.connected}" + (f" ({refused} refused)" if refused else ""),
                 f"{r.messages_per_s:,.0f}",
@@ -390,7 +395,7 @@ def stream_table(records: Sequence[Record]) -> str:
             ]
         )
     headers = [
-        "frames", "streams", "hop (s)", "connected", "messages/s", "predictions/s",
+        "frames", "streams", "workers", "hop (s)", "connected", "messages/s", "predictions/s",
         "server pred/s", "received/expected", "dropped", "errors", "p50 (ms)", "p95 (ms)",
         "p99 (ms)", "max (ms)", "server CPU %", "server CPU ms/pred", "server RSS (MiB)",
         "mean batch", "client CPU %", "client lag p99 (ms)",
@@ -403,6 +408,7 @@ def http_table(records: Sequence[Record]) -> str:
         [
             r.label,
             r.level,
+            r.workers,
             f"{r.extra['requests_per_s']:.0f}",
             f"{r.predictions_per_s:.0f}",
             f"{r.server_predictions_per_s:.0f}",
@@ -419,8 +425,8 @@ def http_table(records: Sequence[Record]) -> str:
         for r in records
     ]
     headers = [
-        "endpoint", "concurrency", "requests/s", "predictions/s", "server pred/s", "errors",
-        "p50 (ms)", "p95 (ms)", "p99 (ms)", "server CPU %", "server CPU ms/pred",
+        "endpoint", "concurrency", "workers", "requests/s", "predictions/s", "server pred/s",
+        "errors", "p50 (ms)", "p95 (ms)", "p99 (ms)", "server CPU %", "server CPU ms/pred",
         "server RSS (MiB)", "mean batch", "client CPU %",
     ]  # fmt: skip
     return markdown_table(headers, rows)
@@ -491,6 +497,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--http-warmup", type=float, default=None)
     parser.add_argument("--http-duration", type=float, default=None)
     parser.add_argument("--max-streams", type=int, default=600, help="RALIS_MAX_STREAMS")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="server processes (RALIS_WORKERS)")  # fmt: skip
     parser.add_argument("--intra-op-threads", type=int, default=None,
                         help="RALIS_INTRA_OP_THREADS (default: the service's)")  # fmt: skip
     parser.add_argument("--out-dir", type=Path, default=RESULTS_DIR)
@@ -523,7 +531,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="ralis-bench-") as work:
         bundle = resolve_bundle(args.bundle, args.tiny_bundle, Path(work))
-        with ServerProcess(bundle, server_env(args)) as server:
+        with ServerProcess(bundle, server_env(args), workers=args.workers) as server:
             info = model_info(server.base_url)
         views = model_views(info)
         view_names = [v.name for v in views]
@@ -546,7 +554,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(stream_table([record]).splitlines()[-1], file=sys.stderr)
 
         http: list[Record] = []
-        with ServerProcess(bundle, server_env(args)) as server:
+        with ServerProcess(bundle, server_env(args), workers=args.workers) as server:
             bodies = http_bodies(book, window_samples, 64, 1)
             for concurrency in args.http_concurrency:
                 record = http_level(args, server, bodies, concurrency, "/v1/predict", 1, view_names)
@@ -575,11 +583,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     fraction = best.server_predictions_per_s / bound.predictions_per_s
 
     name = "service_load_quick" if args.quick else "service_load"
+    if args.workers > 1:
+        name += f"_workers{args.workers}"  # a 1 vs N comparison keeps both result files
     header = (
         f"Bundle {info['name']} {info['version']} ({len(views)} views, window "
-        f"{info['window_seconds']:g} s); server: `ralis serve`, uvicorn, 1 worker, "
-        f"intra-op threads {threads}, RALIS_MAX_STREAMS={args.max_streams}, other settings "
-        f"default; client: this process, one event loop. Streams: {args.warmup:g} s warm-up + "
+        f"{info['window_seconds']:g} s); server: `ralis serve`, uvicorn, "
+        f"{args.workers} worker{'s' if args.workers > 1 else ''} (server CPU and RSS summed "
+        f"over its processes), intra-op threads {threads}, "
+        f"RALIS_MAX_STREAMS={args.max_streams} per worker, other settings default; client: "
+        f"this process, one event loop. Streams: {args.warmup:g} s warm-up + "
         f"{args.duration:g} s measured per level, a fresh server per level. Load average "
         f"before {format_load(load_before)}, after {format_load(load_after)}."
     )
@@ -660,6 +672,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "quick": args.quick,
         "bundle": {"path": str(bundle), "name": info["name"], "version": info["version"]},
         "settings": {
+            "workers": args.workers,
             "intra_op_threads": threads,
             "max_streams": args.max_streams,
             "warmup_s": args.warmup,

@@ -7,6 +7,7 @@ import importlib.metadata
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -31,10 +32,14 @@ logger = logging.getLogger(__name__)
 MAX_VALIDATION_ERRORS = 5
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the app; nothing is loaded until the lifespan starts."""
+def create_app(settings: Settings | None = None, metrics_dir: Path | None = None) -> FastAPI:
+    """Build the app; nothing is loaded until the lifespan starts.
+
+    `metrics_dir`: this app is one of several worker processes sharing metrics through
+    prometheus_client's multiprocess files there (service/workers.py); None: one process.
+    """
     settings = settings or Settings()
-    metrics = Metrics(max_batch_size=settings.max_batch_size)
+    metrics = Metrics(max_batch_size=settings.max_batch_size, multiprocess_dir=metrics_dir)
     app = FastAPI(
         title="RALIS activity recognition",
         summary="Live human activity predictions from whichever wearable sensors report in.",
@@ -97,10 +102,10 @@ def _package_version() -> str:
 
 
 class MetricsEndpoint:
-    """`GET /metrics`: the app's registry in Prometheus text format, optionally behind a key."""
+    """`GET /metrics`: the app's metrics in Prometheus text format, optionally behind a key."""
 
     def __init__(self, metrics: Metrics, settings: Settings) -> None:
-        self._exporter = make_asgi_app(metrics.registry)
+        self._exporter = make_asgi_app(metrics.exposition_registry())
         self._metrics = metrics
         self._keys = settings.api_keys if settings.metrics_require_auth else ()
 

@@ -1,4 +1,8 @@
-"""`ralis serve`: run the service under uvicorn (one worker per container; scale replicas)."""
+"""`ralis serve`: run the service under uvicorn.
+
+One process by default; `--workers N` (service/workers.py) runs N processes sharing the port,
+to use more than one core per container.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ from service.app import create_app
 from service.protocol import guarded_protocol
 from service.settings import Settings
 from service.state import ServiceState
+from service.workers import WorkerSlot, reuse_port_socket, supervise, worker_slot
 
 logger = logging.getLogger(__name__)
 
@@ -55,12 +60,18 @@ def _parser() -> argparse.ArgumentParser:
         help="onnxruntime provider; cuda falls back to cpu with a warning when unavailable",
     )
     parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    parser.add_argument(
+        "--workers",
+        type=int,
+        help="server processes sharing the port (default 1); stream caps hold per worker",
+    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Parse options, check the bundle, and serve until SIGTERM or SIGINT."""
-    args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = _parser().parse_args(argv)
     overrides: dict[str, Any] = {
         key: value
         for key, value in {
@@ -69,25 +80,43 @@ def main(argv: list[str] | None = None) -> int:
             "port": args.port,
             "execution_provider": args.execution_provider,
             "log_level": args.log_level,
+            "workers": args.workers,
         }.items()
         if value is not None
     }
     try:
         settings = Settings(**overrides)
-    except ValidationError as exc:
+        slot = worker_slot()
+    except (ValidationError, ValueError) as exc:
         sys.stderr.write(f"ralis serve: invalid settings:\n{exc}\n")
         return 2
+    worker = f"[worker {slot}] " if slot else ""
     logging.basicConfig(
         level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        format=f"%(asctime)s %(levelname)s {worker}%(name)s: %(message)s",
     )
-    try:
-        load_manifest(settings.bundle_dir, verify=True)  # fail fast with a clear message
-    except BundleError as exc:
-        sys.stderr.write(f"ralis serve: cannot use the model bundle: {exc}\n")
-        return 2
+    if slot is None:  # the supervisor checked it once for all workers
+        try:
+            load_manifest(settings.bundle_dir, verify=True)  # fail fast with a clear message
+        except BundleError as exc:
+            sys.stderr.write(f"ralis serve: cannot use the model bundle: {exc}\n")
+            return 2
+    if slot is None and settings.workers > 1:
+        return supervise(
+            argv,
+            settings.workers,
+            settings.host,
+            settings.port,
+            # Each worker may take the stream close and uvicorn's graceful wait, one after
+            # the other (GracefulServer), before it is killed.
+            stop_timeout_s=2 * settings.shutdown_timeout_s + 5,
+        )
+    return _serve(settings, slot)
 
-    app = create_app(settings)
+
+def _serve(settings: Settings, slot: WorkerSlot | None) -> int:
+    """Serve on the configured address (a worker: on its own SO_REUSEPORT socket)."""
+    app = create_app(settings, metrics_dir=slot.metrics_dir if slot else None)
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -107,13 +136,21 @@ def main(argv: list[str] | None = None) -> int:
     )
     server = GracefulServer(config, app.state.ralis)
     _raise_open_files_limit()
+    sockets = None
+    if slot is not None:
+        try:
+            sockets = [reuse_port_socket(settings.host, settings.port)]
+        except OSError as exc:
+            logger.error("cannot listen on %s:%d: %s", settings.host, settings.port, exc)
+            return 1
+        logger.info("listening on http://%s:%d", settings.host, settings.port)
     # uvicorn re-raises a handled SIGTERM once it has shut down, with the handler it found:
     # the default one would end a clean shutdown with status 143. A no-op lets main return 0.
     signal.signal(signal.SIGTERM, lambda *_: None)
     try:
         # uvicorn's loop choice (uvloop when installed), which asyncio.run would bypass.
         with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
-            runner.run(server.serve())
+            runner.run(server.serve(sockets=sockets))
     except KeyboardInterrupt:  # a second Ctrl-C
         return 130
     if not server.started:

@@ -1,11 +1,17 @@
-"""Prometheus metrics in an app-owned registry (namespace `ralis_`, base units)."""
+"""Prometheus metrics in an app-owned registry (namespace `ralis_`, base units).
+
+With several worker processes (`ralis serve --workers N`) the values live in prometheus_client's
+multiprocess files instead, and `/metrics` answers their sum over the workers.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import get_args
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, values
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from service.errors import ErrorKind
 
@@ -17,6 +23,7 @@ LATENCY_BUCKETS = (
 )  # fmt: skip
 STAGES = ("decode", "encode", "fuse")
 SOURCES = ("http", "stream")
+MODEL_LABELS = ("name", "version", "execution_provider")
 
 
 def _powers_of_two(limit: int) -> tuple[float, ...]:
@@ -29,8 +36,17 @@ def _powers_of_two(limit: int) -> tuple[float, ...]:
 class Metrics:
     """All service metrics; label values are bounded (routes, views, classes, error kinds)."""
 
-    def __init__(self, max_batch_size: int = 64, max_views: int = 16) -> None:
+    def __init__(
+        self, max_batch_size: int = 64, max_views: int = 16, multiprocess_dir: Path | None = None
+    ) -> None:
+        """`multiprocess_dir`: this process is one of several workers writing there."""
+        if multiprocess_dir is not None and values.ValueClass is values.MutexValue:
+            raise RuntimeError(
+                "multiprocess metrics need PROMETHEUS_MULTIPROC_DIR set before prometheus_client "
+                "is first imported"
+            )
         self.registry = CollectorRegistry(auto_describe=True)
+        self.multiprocess_dir = multiprocess_dir
         r = self.registry
         self.requests = Counter(
             "requests",
@@ -84,6 +100,7 @@ class Metrics:
             "Open WebSocket streams.",
             namespace=NAMESPACE,
             registry=r,
+            multiprocess_mode="livesum",  # with workers: the server's total
         )
         self.predictions = Counter(
             "predictions",
@@ -118,13 +135,28 @@ class Metrics:
             "1 when the model is loaded and warmed up.",
             namespace=NAMESPACE,
             registry=r,
+            multiprocess_mode="livemin",  # with workers: 1 once every live worker is ready
         )
-        self.model = Info(
-            "model",
-            "The model being served.",
-            namespace=NAMESPACE,
-            registry=r,
-        )
+        self.model: Info | Gauge
+        if multiprocess_dir is None:
+            self.model = Info("model", "The model being served.", namespace=NAMESPACE, registry=r)
+        else:  # Info has no multiprocess support: the same `ralis_model_info` series, as 1
+            self.model = Gauge(
+                "model_info",
+                "The model being served.",
+                MODEL_LABELS,
+                namespace=NAMESPACE,
+                registry=r,
+                multiprocess_mode="livemax",
+            )
+
+    def exposition_registry(self) -> CollectorRegistry:
+        """The registry `/metrics` shows: the app's own, or the sum over the workers."""
+        if self.multiprocess_dir is None:
+            return self.registry
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=str(self.multiprocess_dir))  # type: ignore[no-untyped-call]
+        return registry
 
     def count_error(self, kind: ErrorKind) -> None:
         """One error of `kind`: the only place `ralis_errors_total` is counted."""
@@ -132,9 +164,11 @@ class Metrics:
 
     def set_model(self, name: str, version: str, execution_provider: str) -> None:
         """Publish the served model as `ralis_model_info`."""
-        self.model.info(
-            {"name": name, "version": version, "execution_provider": execution_provider}
-        )
+        labels = {"name": name, "version": version, "execution_provider": execution_provider}
+        if isinstance(self.model, Info):
+            self.model.info(labels)
+        else:
+            self.model.labels(**labels).set(1)
 
     def init_labels(self, views: Sequence[str], classes: Sequence[str]) -> None:
         """Create the known label series at zero so dashboards see them before traffic."""

@@ -29,6 +29,10 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: LogLevel = "info"
+    # Server processes sharing the port (SO_REUSEPORT; service/workers.py). 1: one process, no
+    # supervisor. Each worker loads its own model and enforces the stream caps below on its
+    # own: the caps a client meets are per worker, the server's total is N times them.
+    workers: int = Field(default=1, ge=1, le=64)
 
     # Inference runtime.
     execution_provider: ExecutionProvider = "auto"
@@ -65,7 +69,7 @@ class Settings(BaseSettings):
     body_timeout_s: float = Field(default=10.0, gt=0.0, le=3600.0)
     keep_alive_timeout_s: float = Field(default=5.0, gt=0.0, le=3600.0)
 
-    # Streams.
+    # Streams. These caps hold per worker process (see `workers`), not across workers.
     max_streams: int = Field(default=256, ge=1)
     # Connections still authenticating hold no stream slot; they are capped on their own.
     max_pending_streams: int = Field(default=64, ge=1)
