@@ -117,6 +117,13 @@ class Record:
         return 10.0 * self.server.cpu_percent / self.server_predictions_per_s
 
     @property
+    def server_over_model(self) -> float | None:
+        """Server CPU per prediction / the raw model's cost at the batch sizes this run formed."""
+        model_ms = self.extra.get("model_ms_per_prediction")
+        server_ms = self.server_cpu_ms_per_prediction
+        return server_ms / model_ms if server_ms and model_ms else None
+
+    @property
     def error_count(self) -> int:
         return sum(self.client_errors.values()) + sum(self.refused.values())
 
@@ -244,6 +251,7 @@ def stream_level(
         hop_s=hop_s,
         frame_format=frame_format,
         grace_s=args.grace,
+        phase_spread_s=args.phase_spread,
     )
     with ServerProcess(bundle, server_env(args), workers=args.workers) as server:
         probe = SpanProbe(server)
@@ -361,6 +369,16 @@ def _cpu_ms(record: Record) -> str:
     return "-" if value is None else f"{value:.2f}"
 
 
+def _model_cells(record: Record) -> list[str]:
+    """The raw model's ms per prediction at this run's batch sizes, and the server's ratio."""
+    model_ms = record.extra.get("model_ms_per_prediction")
+    ratio = record.server_over_model
+    return [
+        "-" if model_ms is None else f"{model_ms:.2f}",
+        "-" if ratio is None else f"{ratio:.1f}x",
+    ]
+
+
 def _ms(latency: dict[str, float], key: str) -> str:
     return f"{latency[key]:.1f}" if key in latency else "-"
 
@@ -388,6 +406,7 @@ def stream_table(records: Sequence[Record]) -> str:
                 _ms(r.latency_ms, "max"),
                 f"{r.server.cpu_percent:.0f}",
                 _cpu_ms(r),
+                *_model_cells(r),
                 f"{r.server.max_rss_mib:.0f}",
                 f"{r.server.head_batch:.1f}",
                 f"{r.client_cpu_percent:.0f}",
@@ -397,8 +416,9 @@ def stream_table(records: Sequence[Record]) -> str:
     headers = [
         "frames", "streams", "workers", "hop (s)", "connected", "messages/s", "predictions/s",
         "server pred/s", "received/expected", "dropped", "errors", "p50 (ms)", "p95 (ms)",
-        "p99 (ms)", "max (ms)", "server CPU %", "server CPU ms/pred", "server RSS (MiB)",
-        "mean batch", "client CPU %", "client lag p99 (ms)",
+        "p99 (ms)", "max (ms)", "server CPU %", "server CPU ms/pred", "model ms/pred",
+        "server / model", "server RSS (MiB)", "mean batch", "client CPU %",
+        "client lag p99 (ms)",
     ]  # fmt: skip
     return markdown_table(headers, rows)
 
@@ -418,6 +438,7 @@ def http_table(records: Sequence[Record]) -> str:
             _ms(r.latency_ms, "p99"),
             f"{r.server.cpu_percent:.0f}",
             _cpu_ms(r),
+            *_model_cells(r),
             f"{r.server.max_rss_mib:.0f}",
             f"{r.server.head_batch:.1f}",
             f"{r.client_cpu_percent:.0f}",
@@ -427,7 +448,7 @@ def http_table(records: Sequence[Record]) -> str:
     headers = [
         "endpoint", "concurrency", "workers", "requests/s", "predictions/s", "server pred/s",
         "errors", "p50 (ms)", "p95 (ms)", "p99 (ms)", "server CPU %", "server CPU ms/pred",
-        "server RSS (MiB)", "mean batch", "client CPU %",
+        "model ms/pred", "server / model", "server RSS (MiB)", "mean batch", "client CPU %",
     ]  # fmt: skip
     return markdown_table(headers, rows)
 
@@ -491,6 +512,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="streams of the saturation run (0: skip it)",
     )  # fmt: skip
     parser.add_argument("--saturation-hop", type=float, default=0.2)
+    parser.add_argument(
+        "--phase-spread", type=float, default=None,
+        help="streams start at random phases within this many seconds (default: one hop); "
+        "0.2 = synchronised streams whose hops complete within 0.2 s",
+    )  # fmt: skip
     parser.add_argument("--http-concurrency", type=int, nargs="+", default=None)
     parser.add_argument("--http-batch-windows", type=int, default=16,
                         help="windows per /v1/predict/batch request (0: skip)")  # fmt: skip
@@ -575,6 +601,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         bound = timer.bound(
             best.server.encoder_batch, best.server.head_batch, best.server.windows_per_prediction
         )
+        # Each run's own model cost, at the batch sizes that run formed: the denominator of
+        # "server CPU per prediction <= 2x the model".
+        for record in [*streams, *http]:
+            if record.server.head_batch > 0:
+                own = timer.bound(
+                    record.server.encoder_batch,
+                    record.server.head_batch,
+                    record.server.windows_per_prediction,
+                )
+                record.extra["model_ms_per_prediction"] = 1e3 * own.seconds_per_prediction
         # The bound at batch 1 too: what a lone prediction costs.
         single = timer.bound(
             dict.fromkeys(best.server.encoder_batch, 1.0), 1.0, best.server.windows_per_prediction
@@ -591,7 +627,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{args.workers} worker{'s' if args.workers > 1 else ''} (server CPU and RSS summed "
         f"over its processes), intra-op threads {threads}, "
         f"RALIS_MAX_STREAMS={args.max_streams} per worker, other settings default; client: "
-        f"this process, one event loop. Streams: {args.warmup:g} s warm-up + "
+        f"this process, one event loop. Streams start at random phases within "
+        f"{'one hop' if args.phase_spread is None else f'{args.phase_spread:g} s'}; "
+        f"{args.warmup:g} s warm-up + "
         f"{args.duration:g} s measured per level, a fresh server per level. Load average "
         f"before {format_load(load_before)}, after {format_load(load_after)}."
     )
@@ -673,6 +711,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "bundle": {"path": str(bundle), "name": info["name"], "version": info["version"]},
         "settings": {
             "workers": args.workers,
+            "phase_spread_s": args.phase_spread,
             "intra_op_threads": threads,
             "max_streams": args.max_streams,
             "warmup_s": args.warmup,

@@ -3,7 +3,10 @@
 Each stream is what `ralis replay` does for one person: every sensor sends a 0.2 s chunk
 once its last sample has been "recorded", as a `{"type": "samples", ...}` message. Messages
 are pre-encoded once per (recording, sensor, chunk), so the client spends its CPU on sockets.
-Streams start at phases spread over one hop, so their predictions are spread in time.
+Streams start at random phases (uniform over one hop by default, seeded): devices switched on
+at unrelated times. Evenly spread phases would flatter the server (no two hops ever complete
+together); a small `phase_spread_s` (say 0.2 s) gives synchronised streams, as for a group
+of devices switched on at once.
 
 Latency of a window is measured from sending the message that completes its hop (the last
 sensor's chunk ending at `t_end`) to the prediction for `t_end` arriving.
@@ -251,6 +254,14 @@ class LoadPlan:
     seed: int = 0
     frame_format: FrameFormat = "json"  # json: a message per sensor; binary: a frame per tick
     first_t_end: float = 0.0  # no prediction is expected before the first window is covered
+    # Start phases are uniform over [0, phase_spread_s); None: over one hop.
+    phase_spread_s: float | None = None
+
+    def phases(self) -> list[float]:
+        """Each stream's start offset (s), random but reproducible from `seed`."""
+        spread = self.hop_s if self.phase_spread_s is None else self.phase_spread_s
+        rng = random.Random(self.seed)
+        return [rng.uniform(0.0, spread) for _ in range(self.streams)]
 
     @property
     def ticks(self) -> int:
@@ -376,7 +387,7 @@ async def _run(
     start = time.perf_counter() + 0.5
     measure_from = start + plan.warmup_s
     measure_to = measure_from + plan.measure_s
-    phases = [plan.hop_s * i / max(plan.streams, 1) for i in range(plan.streams)]
+    phases = plan.phases()
     senders = [
         asyncio.create_task(
             _send_stream(ws, book, i, plan, start + phases[i], measure_from, measure_to, stats[i])

@@ -47,3 +47,16 @@ def test_markdown_table_shape() -> None:
     ]
     with pytest.raises(ValueError, match="expected 2"):
         markdown_table(["a", "b"], [[1]])
+
+
+def test_stream_start_phases_are_random_within_the_spread_and_reproducible() -> None:
+    from bench.stream_load import LoadPlan
+
+    plan = LoadPlan(streams=200, warmup_s=1, measure_s=1, hop_s=1.0, seed=3)
+    phases = plan.phases()
+    assert len(phases) == 200 and all(0.0 <= p < 1.0 for p in phases)
+    assert phases == plan.phases()  # same seed, same phases
+    gaps = [b - a for a, b in zip(sorted(phases), sorted(phases)[1:], strict=False)]
+    assert max(gaps) > 3 * min(gaps)  # not evenly spread: some hops complete together
+    synchronised = LoadPlan(streams=200, warmup_s=1, measure_s=1, phase_spread_s=0.2).phases()
+    assert max(synchronised) < 0.2

@@ -67,6 +67,8 @@ def test_service_load_quick_against_a_real_server(
         assert 0 < record["latency_ms"]["p50"] <= record["latency_ms"]["p99"] < 5000
         assert record["server"]["predictions"] > 0 and record["server"]["errors"] == 0
         assert record["server"]["peak_rss_mib"] > 10
+        # The run's own model cost, for the "server CPU <= 2x the model" ratio.
+        assert record["extra"]["model_ms_per_prediction"] > 0
     # 5 sensors: one message per sensor and chunk (json) or one frame per chunk (binary).
     assert streams[0]["messages_per_s"] == pytest.approx(5 * streams[1]["messages_per_s"], rel=0.2)
     http = payload["http"]
