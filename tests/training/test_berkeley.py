@@ -1,0 +1,26 @@
+"""The Berkeley MHAD runner's settings: the committed budget and the recipe's defaults."""
+
+from __future__ import annotations
+
+from training.berkeley import RECIPES, berkeley_config
+from training.config import TrainConfig
+
+
+def test_budget_recipe_keeps_the_settings_the_committed_seeds_ran_with() -> None:
+    config = berkeley_config("trials.npz", seed=2, **RECIPES["budget"])
+    # As in results/berkeley_mhad/README.md: 12 epochs / 3,000 steps, every transform.
+    assert (config.epochs, config.min_steps, config.augment_transforms) == (12, 3000, None)
+    assert (config.train_subjects, config.val_subjects, config.test_subjects) == (
+        (1, 2, 3, 4, 5, 6, 7),
+        (8, 9),
+        (10, 11, 12),
+    )
+    assert config.window_seconds == 2.0 and config.seed == 2
+
+
+def test_default_recipe_is_what_ralis_train_uses_with_no_flags() -> None:
+    config = berkeley_config("trials.npz", seed=0, **RECIPES["default"])
+    plain = TrainConfig(data="trials.npz")
+    for name in ("epochs", "min_steps", "augment_transforms", "lr_schedule", "optimizer"):
+        assert getattr(config, name) == getattr(plain, name), name
+    assert "scale" not in (config.augment_transforms or ())
