@@ -1,7 +1,14 @@
 """RALIS network and losses in pure PyTorch (no I/O)."""
 
 from model.config import RalisConfig, ViewConfig
-from model.network import EmptyViewSetError, LossTerms, RalisModel, RalisOutput, compute_losses
+from model.network import (
+    EmptyViewSetError,
+    LossTerms,
+    RalisModel,
+    RalisOutput,
+    compute_losses,
+    contrastive_term,
+)
 
 __all__ = [
     "EmptyViewSetError",
@@ -11,4 +18,5 @@ __all__ = [
     "RalisOutput",
     "ViewConfig",
     "compute_losses",
+    "contrastive_term",
 ]

@@ -178,6 +178,18 @@ class RalisModel(nn.Module):
         return logits
 
 
+def contrastive_term(output: RalisOutput, config: RalisConfig) -> torch.Tensor:
+    """The configured contrastive loss of one batch (needs no labels)."""
+    z, mask = output.view_embeddings, output.view_mask
+    if config.contrastive == "adjusted_center":
+        return adjusted_center_loss(z, output.view_weights, mask, config.temperature)
+    if config.contrastive == "full_graph":
+        return full_graph_loss(z, mask, config.temperature)
+    if config.contrastive == "cocoa":
+        return cocoa_loss(z, mask, config.temperature)
+    return z.new_zeros(())
+
+
 def compute_losses(
     output: RalisOutput,
     labels: torch.Tensor,
@@ -196,15 +208,7 @@ def compute_losses(
         output.view_mask if individual else None,
         class_weights,
     )
-    z, mask = output.view_embeddings, output.view_mask
-    if config.contrastive == "adjusted_center":
-        contrast = adjusted_center_loss(z, output.view_weights, mask, config.temperature)
-    elif config.contrastive == "full_graph":
-        contrast = full_graph_loss(z, mask, config.temperature)
-    elif config.contrastive == "cocoa":
-        contrast = cocoa_loss(z, mask, config.temperature)
-    else:
-        contrast = z.new_zeros(())
+    contrast = contrastive_term(output, config)
     balance = load_balance_loss(output.fused_head)
     if output.view_head is not None:
         balance = balance + load_balance_loss(output.view_head)

@@ -63,6 +63,13 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--contrastive-weight", type=float, default=d.contrastive_weight)
     parser.add_argument("--balance-weight", type=float, default=d.balance_weight)
     parser.add_argument(
+        "--contrastive-batch-size",
+        type=int,
+        default=d.contrastive_batch_size,
+        help="a separate batch of this size for the contrastive loss (default: share the "
+        "classification batch)",
+    )
+    parser.add_argument(
         "--no-augment", dest="augment", action="store_false", help="no data augmentation"
     )
     parser.add_argument("--seed", type=int, default=d.seed)
@@ -120,6 +127,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         cls_weight=args.cls_weight,
         contrastive_weight=args.contrastive_weight,
         balance_weight=args.balance_weight,
+        contrastive_batch_size=args.contrastive_batch_size,
         augment=args.augment,
         seed=args.seed,
         num_threads=args.threads,

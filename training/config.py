@@ -64,6 +64,10 @@ class TrainConfig:
     # long recordings (many windows) must not outvote short ones. All 1 on balanced data.
     class_balance: bool = True
     contrastive_weight: float = 1.0
+    # None: each step's one batch feeds every loss term. N: the contrastive loss gets its own
+    # batch of N windows, drawn independently (the paper's Table 2 lists a classification
+    # and a contrastive batch size); costs a second forward pass per step.
+    contrastive_batch_size: int | None = None
     balance_weight: float = 0.01
     # Scaling, time warping and small sensor rotations (training/data/augment.py). On by
     # default: on DSADS it lifted 1-view test macro-F1 from 68.8 to 75.6 (seed 0).
@@ -82,6 +86,8 @@ class TrainConfig:
             raise ValueError("epochs must be >= 1 and batch_size >= 2 (contrastive negatives)")
         if self.min_steps < 0 or self.patience < 1 or self.smoothing < 1:
             raise ValueError("min_steps must be >= 0, patience and smoothing >= 1")
+        if self.contrastive_batch_size is not None and self.contrastive_batch_size < 2:
+            raise ValueError("contrastive_batch_size must be >= 2 (negatives) or None")
         if not 0 <= self.warmup_fraction < 1:
             raise ValueError(f"warmup_fraction must be in [0, 1), got {self.warmup_fraction}")
         overlap = set(self.train_subjects) & (set(self.val_subjects) | set(self.test_subjects))

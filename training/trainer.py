@@ -9,6 +9,7 @@ import logging
 import math
 import random
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,10 +18,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from model import RalisConfig, RalisModel, ViewConfig, compute_losses
+from model import RalisConfig, RalisModel, ViewConfig, compute_losses, contrastive_term
 from training.checkpoint import Checkpoint
 from training.config import TrainConfig
-from training.data.batches import iterate_batches
+from training.data.batches import Batch, iterate_batches
 from training.evaluation import validation_scores
 from training.pipeline import PreparedData, prepare_data
 
@@ -73,7 +74,13 @@ def class_weights(labels: np.ndarray, num_classes: int) -> torch.Tensor:
     return torch.tensor(weights, dtype=torch.float32)
 
 
-def _to_torch(batch: dict[str, Any]) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
+def _endless(make: Callable[[], Iterator[Batch]]) -> Iterator[Batch]:
+    """Batches from `make()`, started afresh (a new shuffle) each time one pass ends."""
+    while True:
+        yield from make()
+
+
+def _to_torch(batch: Batch) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
     x = {name: torch.from_numpy(array) for name, array in batch["x"].items()}
     return x, torch.from_numpy(batch["mask"]), torch.from_numpy(batch["y"])
 
@@ -191,16 +198,25 @@ def train(
             model.train()
             sums = {"loss": 0.0, "classification": 0.0, "contrastive": 0.0, "load_balance": 0.0}
             epoch_steps = 0
+
             # Augmentation acts on physical units, then normalises (rotations need real axes).
-            batches = iterate_batches(
-                data.train_raw if config.augment else data.train,
-                config.batch_size,
-                shuffle=True,
-                rng=rng,
-                augment=config.augment,
-                drop_last=len(data.train) >= config.batch_size,
-                normalizer=data.normalizer if config.augment else None,
-                transforms=transforms,
+            def draw(batch_size: int) -> Iterator[Batch]:
+                return iterate_batches(
+                    data.train_raw if config.augment else data.train,
+                    batch_size,
+                    shuffle=True,
+                    rng=rng,
+                    augment=config.augment,
+                    drop_last=len(data.train) >= batch_size,
+                    normalizer=data.normalizer if config.augment else None,
+                    transforms=transforms,
+                )
+
+            batches = draw(config.batch_size)
+            contrastive_batches = (
+                _endless(lambda: draw(config.contrastive_batch_size or config.batch_size))
+                if config.contrastive_batch_size is not None
+                else None
             )
             bar = tqdm(
                 batches,
@@ -214,6 +230,11 @@ def train(
                 x, mask, y = _to_torch(batch)
                 output = model(x, mask)
                 terms = compute_losses(output, y, model_config, weights)
+                if contrastive_batches is not None:  # the contrastive loss on its own batch
+                    xc, mask_c, _ = _to_torch(next(contrastive_batches))
+                    terms = terms._replace(
+                        contrastive=contrastive_term(model(xc, mask_c), model_config)
+                    )
                 loss = (
                     config.cls_weight * terms.classification
                     + config.contrastive_weight * terms.contrastive

@@ -162,3 +162,29 @@ def test_class_weights_are_inverse_frequency_with_mean_one_per_sample() -> None:
     weights = class_weights(labels, 4).numpy()
     np.testing.assert_allclose(weights, [5 / 9, 5 / 3, 0.0, 5 / 3], rtol=1e-6)
     assert weights[labels[labels >= 0]].mean() == pytest.approx(1.0)
+
+
+def test_separate_contrastive_batch_feeds_only_the_contrastive_term(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import training.trainer as trainer_module
+
+    seen: list[int] = []
+    real = trainer_module.contrastive_term
+
+    def spy(output, config):  # type: ignore[no-untyped-def]
+        seen.append(int(output.view_mask.shape[0]))
+        return real(output, config)
+
+    monkeypatch.setattr(trainer_module, "contrastive_term", spy)
+    config = tiny_config(epochs=1, batch_size=8, contrastive_batch_size=5)
+    train(config, tmp_path, progress=False)
+    # One contrastive batch of 5 per optimiser step of 8 (the classification batch).
+    assert seen and set(seen) == {5}
+    assert len(seen) == _records(tmp_path)[0]["steps"]
+    assert np.isfinite(_records(tmp_path)[0]["contrastive"])
+
+
+def test_contrastive_batch_size_must_leave_negatives() -> None:
+    with pytest.raises(ValueError, match="contrastive_batch_size"):
+        tiny_config(contrastive_batch_size=1)
