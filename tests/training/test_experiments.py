@@ -12,6 +12,7 @@ from training.experiments import (
     SPLIT_PARTITIONS,
     TABLES,
     collect_scores,
+    fusion_table,
     main,
     per_class_table,
     run_config,
@@ -36,6 +37,10 @@ def _write_run(
         "scenarios": dict(zip(names, scores, strict=True)),
         "seconds_per_epoch": 10.0 + seed,
         "total_seconds": 200.0,
+        "combinations": {
+            "1 view": [{"views": ["torso"], "macro_f1": scores[0]}],
+            "5 views": [{"views": ["torso", "a", "b", "c", "d"], "macro_f1": scores[2]}],
+        },
         "class_names": ["walking", "standing"],
         "confusion_all_views": confusion or [[1, 0], [0, 1]],
     }
@@ -129,3 +134,18 @@ def test_split_partitions_are_disjoint_3_2_3_and_test_every_subject() -> None:
     assert tested == set(range(1, 9))  # every subject tested outside the paper's split
     assert len(set(map(str, SPLIT_PARTITIONS.values()))) == len(SPLIT_PARTITIONS)
     assert set(PROTOCOL) == set(TABLES)
+
+
+def test_fusion_table_compares_all_views_with_the_best_single_view(tmp_path: Path) -> None:
+    run = tmp_path / "table3" / "RALIS" / "seed0"
+    run.mkdir(parents=True)
+    combinations = {
+        "1 view": [
+            {"views": ["torso"], "macro_f1": 0.80},
+            {"views": ["right_leg"], "macro_f1": 0.85},
+        ],
+        "2 views": [{"views": ["torso", "right_leg"], "macro_f1": 0.83}],
+    }
+    (run / "evaluation.json").write_text(json.dumps({"combinations": combinations}))
+    # Fusion 83.00 loses 2.00 points to the right leg alone (85.00).
+    assert "| RALIS | 0 | 83.00 | right_leg 85.00 | -2.00 |" in fusion_table("table3", tmp_path)
