@@ -30,7 +30,7 @@ from bench.report import format_load, markdown_table
 from bench.serverproc import ServerProcess
 from bench.service_load import model_info
 from ralis.client import RalisClient
-from ralis.client.dsads import ACTIVITIES, read_recording, view_columns
+from ralis.client.dsads import ACTIVITIES, SEGMENTS, read_recording, view_columns
 from training.metrics import macro_f1
 
 DEFAULT_DATA = Path("../shared/datasets/dsads/daily_sports_activities.zip")
@@ -41,9 +41,10 @@ CLIENTS = 4  # requests in flight, so the server forms full model batches
 
 
 def load_windows(
-    data: Path, subjects: Sequence[int], info: dict[str, Any]
+    data: Path, subjects: Sequence[int], info: dict[str, Any], segments: int = SEGMENTS
 ) -> tuple[dict[str, npt.NDArray[np.float64]], npt.NDArray[np.int64]]:
-    """Back-to-back windows of every test recording: (N, T, C) per sensor and labels (N,)."""
+    """Back-to-back windows of every test recording (its first `segments` 5 s segments; all
+    by default): (N, T, C) per sensor and labels (N,)."""
     views = info["views"]
     rows = views[0]["window_samples"]
     columns = {v["name"]: view_columns(v["name"], v["modality"], v["channels"]) for v in views}
@@ -54,7 +55,7 @@ def load_windows(
     labels: list[int] = []
     for activity in range(1, len(ACTIVITIES) + 1):
         for subject in subjects:
-            recording = read_recording(data, activity, subject)
+            recording = read_recording(data, activity, subject, segments)
             count = recording.shape[0] // rows
             cut = recording[: count * rows].reshape(count, rows, -1)
             for name, cols in columns.items():
