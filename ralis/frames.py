@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 import struct
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -38,9 +38,9 @@ MAX_ROWS = 65535
 MAX_CHANNELS = 255
 
 
-@dataclass(frozen=True)
-class SampleChunk:
-    """One sensor's chunk, as a samples message would give it."""
+class SampleChunk(NamedTuple):
+    """One sensor's chunk, as a samples message would give it (a named tuple: the server
+    makes one per chunk of every frame)."""
 
     sensor: str
     samples: npt.NDArray[np.float32]  # (rows, channels)

@@ -38,6 +38,9 @@ def decode_frame(frame: bytes, sensors: Sequence[str]) -> list[SampleChunk]:
         raise _bad("it holds no chunks")
     chunks: list[SampleChunk] = []
     offset = FRAME_HEADER.size
+    # Headers and samples are whole multiples of 4 bytes, so every chunk's samples are a
+    # slice of one float32 view of the frame: one view per frame, not one per chunk.
+    floats = np.frombuffer(frame, dtype="<f4", count=(len(frame) - offset) // 4, offset=offset)
     for number in range(1, count + 1):
         if offset + CHUNK_HEADER.size > len(frame):
             raise _bad(f"chunk {number} of {count} is cut short (frame of {len(frame)} bytes)")
@@ -54,7 +57,8 @@ def decode_frame(frame: bytes, sensors: Sequence[str]) -> list[SampleChunk]:
                 f"chunk {number}: {rows} rows x {channels} channels need {4 * values} bytes; "
                 f"{len(frame) - offset} are left"
             )
-        samples = np.frombuffer(frame, dtype="<f4", count=values, offset=offset)
+        first = (offset - FRAME_HEADER.size) // 4
+        samples = floats[first : first + values]
         offset += 4 * values
         chunks.append(
             SampleChunk(

@@ -9,8 +9,7 @@ shape and values where they are used (`timeline.py`).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import pydantic_core
 from pydantic import ValidationError
@@ -33,8 +32,7 @@ class Chunk(Protocol):
     def rate_hz(self) -> float | None: ...
 
 
-@dataclass(frozen=True)
-class JsonChunk:
+class JsonChunk(NamedTuple):
     """The chunk of a JSON samples message; its samples are checked when appended."""
 
     sensor: str

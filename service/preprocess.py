@@ -19,10 +19,9 @@ def as_samples(view: ViewSpec, samples: object, max_abs: float) -> FloatArray:
     at most `max_abs`, C = channels.
 
     The magnitude bound matters: finite but huge values (1e308) overflow to inf in float32 and
-    the model would answer NaN.
+    the model would answer NaN. This runs for every chunk of every stream, so the accepted
+    path is a handful of numpy calls; messages are only built for a refusal.
     """
-    n_channels = len(view.channels)
-    expected = f"a list of rows of {n_channels} numbers ({', '.join(view.channels)})"
     try:
         array = np.asarray(samples, dtype=np.float64)
     except OverflowError:  # an integer with hundreds of digits
@@ -35,35 +34,44 @@ def as_samples(view: ViewSpec, samples: object, max_abs: float) -> FloatArray:
         raise InputError(
             "bad_shape",
             f"sensor '{view.name}': rows have different lengths or hold something other than "
-            f"numbers; expected {expected}",
+            f"numbers; expected {_expected(view)}",
         ) from None
     if array.ndim != 2 or array.shape[0] == 0:
         raise InputError(
-            "bad_shape", f"sensor '{view.name}': got shape {array.shape}; expected {expected}"
+            "bad_shape",
+            f"sensor '{view.name}': got shape {array.shape}; expected {_expected(view)}",
         )
-    if array.shape[1] != n_channels:
+    if array.shape[1] != len(view.channels):
         raise InputError(
             "bad_shape",
-            f"sensor '{view.name}': rows have {array.shape[1]} values; expected {expected}",
+            f"sensor '{view.name}': rows have {array.shape[1]} values; expected {_expected(view)}",
         )
-    # One pass for both checks: NaN and infinities fail `<=` too (tiny arrays: calls count).
-    within = np.abs(array) <= max_abs
-    if not within.all():
-        row, column = (int(i) for i in np.argwhere(~within)[0])
-        value = array[row, column]
-        where = f"sample {row}, channel '{view.channels[column]}'"
-        if not math.isfinite(value):
-            raise InputError(
-                "non_finite",
-                f"sensor '{view.name}': non-finite value at {where}; only finite numbers are "
-                "accepted",
-            )
-        raise InputError(
-            "out_of_range",
-            f"sensor '{view.name}': value {value:.3g} at {where} is out of range; values must "
-            f"lie within +-{max_abs:g}",
-        )
+    # One reduction for all three checks: NaN propagates through `maximum` and fails `<=`,
+    # as do infinities and values that are too large.
+    if not np.maximum.reduce(np.abs(array), axis=None) <= max_abs:
+        raise _bad_value(view, array, max_abs)
     return array
+
+
+def _expected(view: ViewSpec) -> str:
+    return f"a list of rows of {len(view.channels)} numbers ({', '.join(view.channels)})"
+
+
+def _bad_value(view: ViewSpec, array: FloatArray, max_abs: float) -> InputError:
+    """The refusal of the first sample that is not finite or is out of range."""
+    row, column = (int(i) for i in np.argwhere(~(np.abs(array) <= max_abs))[0])
+    value = array[row, column]
+    where = f"sample {row}, channel '{view.channels[column]}'"
+    if not math.isfinite(value):
+        return InputError(
+            "non_finite",
+            f"sensor '{view.name}': non-finite value at {where}; only finite numbers are accepted",
+        )
+    return InputError(
+        "out_of_range",
+        f"sensor '{view.name}': value {value:.3g} at {where} is out of range; values must "
+        f"lie within +-{max_abs:g}",
+    )
 
 
 def check_rate(view: ViewSpec, rate_hz: float, max_rate_hz: float, min_rate_hz: float) -> float:

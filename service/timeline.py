@@ -66,7 +66,8 @@ class _SensorBuffer:
 
     Samples live in arrays with spare room at the end: a chunk is copied in place and old
     samples are dropped by moving the start, so a chunk costs no reallocation (this runs for
-    every message of every stream).
+    every message of every stream). A chunk's sample times are its start plus offsets that
+    are the same for every chunk of that size and rate: they are computed once.
     """
 
     def __init__(self, view: ViewSpec) -> None:
@@ -80,6 +81,8 @@ class _SensorBuffer:
         self._durations: FloatArray = np.empty(0)
         self._start = 0
         self._end = 0
+        self.bytes_per_sample = (len(view.channels) + 2) * _FLOAT_BYTES
+        self._offsets: dict[tuple[int, float], FloatArray] = {}  # (rows, rate) -> i / rate
 
     @property
     def times(self) -> FloatArray:
@@ -97,11 +100,6 @@ class _SensorBuffer:
     def size(self) -> int:
         return self._end - self._start
 
-    @property
-    def bytes_per_sample(self) -> int:
-        channels: int = self._values.shape[1]
-        return (channels + 2) * _FLOAT_BYTES
-
     def window_slice(self, t_end: float) -> slice:
         """Indices (into the live samples) of the samples inside the window ending at `t_end`.
 
@@ -113,17 +111,28 @@ class _SensorBuffer:
         stop = int(times.searchsorted(t_end - EPS_S, side="left"))
         return slice(first, stop)
 
-    def append(self, times: FloatArray, values: FloatArray, rate_hz: float) -> None:
-        count = times.shape[0]
+    def append(self, start: float, values: FloatArray, rate_hz: float, reached: float) -> None:
+        """Add (N, C) `values` sampled at `rate_hz` from `start`; `reached` is where they end
+        (`chunk_end`), checked by the caller."""
+        count = values.shape[0]
         if self._end + count > self._times.shape[0]:
             self._grow(count)
         end = self._end + count
-        self._times[self._end : end] = times
+        np.add(self._chunk_offsets(count, rate_hz), start, out=self._times[self._end : end])
         self._values[self._end : end] = values
         self._durations[self._end : end] = 1.0 / rate_hz
         self._end = end
         self.rate_hz = rate_hz
-        self.reached = float(times[-1]) + 1.0 / rate_hz
+        self.reached = reached
+
+    def _chunk_offsets(self, count: int, rate_hz: float) -> FloatArray:
+        offsets = self._offsets.get((count, rate_hz))
+        if offsets is None:
+            if len(self._offsets) >= 8:  # a client varying its chunks: keep the cache small
+                self._offsets.clear()
+            offsets = np.arange(count, dtype=np.float64) / rate_hz
+            self._offsets[count, rate_hz] = offsets
+        return offsets
 
     def _grow(self, count: int) -> None:
         """Move the live samples to fresh arrays with room for `count` more, and as much again."""
@@ -138,6 +147,9 @@ class _SensorBuffer:
     def drop_before(self, t: float) -> int:
         """Forget samples before `t`, keeping one earlier sample as an interpolation anchor;
         returns how many were dropped."""
+        start = self._start
+        if self._end - start < 2 or self._times[start + 1] >= t - EPS_S:
+            return 0  # the usual case: nothing before `t` but the anchor (no search needed)
         dropped = max(int(self.times.searchsorted(t - EPS_S)) - 1, 0)
         self._start += dropped
         return dropped
@@ -167,6 +179,7 @@ class SampleTimeline:
         self._last_t_end: float | None = None
         self._trimmed_for: float | None = None  # the _last_t_end all buffers were trimmed for
         self._appended: list[_SensorBuffer] = []  # buffers changed since the last collect
+        self._frontier = -math.inf  # the furthest any sensor has reached
         self._buffered_bytes = 0  # kept up to date: it is checked on every chunk
 
     @property
@@ -216,12 +229,15 @@ class SampleTimeline:
                 "unknown_sensor",
                 f"unknown sensor {shown(sensor)}; known: {', '.join(self._views)}",
             )
-        values = as_samples(view, samples, self._limits.max_abs_sample)
+        limits = self._limits
+        values = as_samples(view, samples, limits.max_abs_sample)
         buffer = self._buffers.get(sensor) or _SensorBuffer(view)
         if rate_hz is None:
             rate_hz = buffer.rate_hz if buffer.rate_hz is not None else view.sampling_rate_hz
-        limits = self._limits
-        rate = check_rate(view, rate_hz, limits.max_rate_hz, limits.min_rate_hz)
+        if rate_hz == buffer.rate_hz:
+            rate = rate_hz  # checked when the sensor's first chunk at this rate came
+        else:
+            rate = check_rate(view, rate_hz, limits.max_rate_hz, limits.min_rate_hz)
         span_s = values.shape[0] / rate
         if span_s > limits.max_chunk_span_s + EPS_S:
             raise InputError(
@@ -257,18 +273,18 @@ class SampleTimeline:
                     f"sensor {sensor!r}: chunk starts at t0={start:g} s but the previous one "
                     f"ends at {buffer.reached:g} s; a sensor's chunks must move forward in time",
                 )
-        times = start + np.arange(values.shape[0], dtype=np.float64) / rate
-        end = float(times[-1]) + 1.0 / rate
+        end = chunk_end(start, values.shape[0], rate)
         if not abs(end) <= MAX_TIME_S:
             raise InputError(
                 "stream_time",
                 f"sensor {sensor!r}: this chunk would end at {end:g} s; sample times must stay "
                 f"within +-{MAX_TIME_S:.0f} s (2^32)",
             )
-        buffer.append(times, values, rate)
+        buffer.append(start, values, rate, end)
         self._buffered_bytes += added_bytes
         self._buffers[sensor] = buffer
         self._appended.append(buffer)
+        self._frontier = max(self._frontier, end)
 
     def buffered_bytes(self) -> int:
         """Bytes of samples this stream holds (values, times and durations)."""
@@ -298,7 +314,7 @@ class SampleTimeline:
 
     def _due_ends(self) -> list[float]:
         """Ends of the windows now due, oldest first; moves the timeline past them."""
-        frontier = max(b.reached for b in self._buffers.values())
+        frontier = self._frontier
         due: list[float] = []
         if self._next_k is not None and self._next_k * self._hop_s > frontier + EPS_S:
             return due  # the usual message: no sensor has reached the next window's end
@@ -388,3 +404,9 @@ class SampleTimeline:
 
     def _drop_before(self, buffer: _SensorBuffer, t: float) -> None:
         self._buffered_bytes -= buffer.drop_before(t) * buffer.bytes_per_sample
+
+
+def chunk_end(start: float, rows: int, rate_hz: float) -> float:
+    """Where a chunk of `rows` samples from `start` ends: its last sample's time
+    (`start + (rows - 1) / rate_hz`, as the buffer stores it) plus one sample period."""
+    return start + (rows - 1) / rate_hz + 1.0 / rate_hz

@@ -310,3 +310,36 @@ def test_the_buffer_byte_count_follows_appends_and_trims() -> None:
         live = sum(b.size * b.bytes_per_sample for b in state._buffers.values())
         assert state.buffered_bytes() == live
     assert 0 < state.buffered_bytes() < 3 * 6 * RATE * 5 * 8  # trimmed to about a window
+
+
+def test_sample_times_follow_t0_plus_i_over_rate_for_any_chunk_sizes_and_rates() -> None:
+    """The module's rule, `t0 + i / rate_hz`, for chunks of many sizes and rates (more
+    than the buffer's cache of per-size offsets holds), with and without t0."""
+    from service.timeline import _SensorBuffer
+
+    buffer = _SensorBuffer(VIEWS[0])
+    expected: list[float] = []
+    t = 0.0
+    rng = np.random.default_rng(3)
+    for rows, rate in [(int(r), float(q)) for r, q in zip(
+        rng.integers(1, 40, 30), rng.choice([20.0, 25.0, 50.0, 100.0], 30), strict=True
+    )]:  # fmt: skip
+        start = t + 0.37
+        end = start + (rows - 1) / rate + 1 / rate
+        buffer.append(start, np.zeros((rows, 3)), rate, end)
+        expected.extend(start + i / rate for i in range(rows))
+        t = end
+    np.testing.assert_allclose(buffer.times, expected, rtol=0, atol=1e-12)
+
+
+def test_drop_before_keeps_exactly_one_anchor_before_the_cut() -> None:
+    from service.timeline import _SensorBuffer
+
+    buffer = _SensorBuffer(VIEWS[0])
+    buffer.append(0.0, np.zeros((50, 3)), RATE, 2.0)  # samples at 0, 0.04, ..., 1.96
+    assert buffer.drop_before(0.02) == 0  # only sample 0 lies before 0.02: it is the anchor
+    assert buffer.drop_before(1.0) == 24  # 0 .. 0.96 lie before 1.0; 0.96 stays as anchor
+    assert buffer.times[0] == pytest.approx(0.96) and buffer.times[1] == pytest.approx(1.0)
+    assert buffer.drop_before(1.0) == 0  # idempotent
+    assert buffer.drop_before(10.0) == 25  # 0.96 .. 1.92 go; the last sample is the anchor
+    assert buffer.size == 1 and buffer.times[0] == pytest.approx(1.96)
