@@ -60,6 +60,9 @@ class ProcessSample:
     cpu_s: float  # user + system, all threads
     rss_bytes: int
     peak_rss_bytes: int  # VmHWM: the high-water mark since the process started
+    # The main thread's share of cpu_s: in `ralis serve` the event loop (messages, windows,
+    # responses); the other threads run the model.
+    main_thread_cpu_s: float = 0.0
 
 
 def sample_process(pid: int) -> ProcessSample:
@@ -69,11 +72,13 @@ def sample_process(pid: int) -> ProcessSample:
     # After the command name: state is field 3, utime 14, stime 15, rss 24 (1-based).
     cpu_s = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
     rss = int(fields[21]) * PAGE_BYTES
+    main = Path(f"/proc/{pid}/task/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    main_cpu_s = (int(main[11]) + int(main[12])) / CLOCK_TICKS
     peak = rss
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
             peak = int(line.split()[1]) * 1024
-    return ProcessSample(wall, cpu_s, rss, peak)
+    return ProcessSample(wall, cpu_s, rss, peak, main_cpu_s)
 
 
 def sample_tree(pid: int) -> ProcessSample:
@@ -83,7 +88,7 @@ def sample_tree(pid: int) -> ProcessSample:
     per process, so the sum is an upper bound on what the processes hold together.
     """
     wall = time.monotonic()
-    cpu_s, rss, peak = 0.0, 0, 0
+    cpu_s, rss, peak, main_cpu_s = 0.0, 0, 0, 0.0
     for member in process_tree(pid):
         try:
             sample = sample_process(member)
@@ -91,18 +96,24 @@ def sample_tree(pid: int) -> ProcessSample:
             if member == pid:
                 raise
             continue  # a worker exited while we looked
-        cpu_s, rss, peak = (
+        cpu_s, rss, peak, main_cpu_s = (
             cpu_s + sample.cpu_s,
             rss + sample.rss_bytes,
             peak + sample.peak_rss_bytes,
+            main_cpu_s + sample.main_thread_cpu_s,
         )
-    return ProcessSample(wall, cpu_s, rss, peak)
+    return ProcessSample(wall, cpu_s, rss, peak, main_cpu_s)
 
 
-def cpu_percent(before: ProcessSample, after: ProcessSample) -> float:
-    """Average CPU use between two samples, in % of one core (200 % = both of 2 cores)."""
+def cpu_percent(before: ProcessSample, after: ProcessSample, main_thread: bool = False) -> float:
+    """Average CPU use between two samples, in % of one core (200 % = both of 2 cores); of
+    the main threads only with `main_thread`."""
     elapsed = after.wall_s - before.wall_s
-    return 100.0 * (after.cpu_s - before.cpu_s) / elapsed if elapsed > 0 else 0.0
+    if main_thread:
+        used = after.main_thread_cpu_s - before.main_thread_cpu_s
+    else:
+        used = after.cpu_s - before.cpu_s
+    return 100.0 * used / elapsed if elapsed > 0 else 0.0
 
 
 def scrape(base_url: str, timeout_s: float = 10.0) -> dict[str, float]:

@@ -82,6 +82,7 @@ class ServerUse:
     head_batch: float  # mean rows per head run
     encoder_batch: dict[str, float]  # mean windows per encoder run
     windows_per_prediction: dict[str, float]
+    loop_cpu_percent: float = 0.0  # the main threads' (event loops') share of cpu_percent
 
 
 @dataclass
@@ -115,6 +116,14 @@ class Record:
         if self.server_predictions_per_s <= 0:
             return None
         return 10.0 * self.server.cpu_percent / self.server_predictions_per_s
+
+    @property
+    def loop_cpu_ms_per_prediction(self) -> float | None:
+        """The event loops' CPU time per prediction: the server's work outside the model
+        thread (frames, parsing, windows, responses)."""
+        if self.server_predictions_per_s <= 0:
+            return None
+        return 10.0 * self.server.loop_cpu_percent / self.server_predictions_per_s
 
     @property
     def server_over_model(self) -> float | None:
@@ -168,6 +177,7 @@ def server_use(
         head_batch=head_rows / head_runs if head_runs else 0.0,
         encoder_batch=encoder_batch,
         windows_per_prediction=per_prediction,
+        loop_cpu_percent=cpu_percent(before, after, main_thread=True),
     )
 
 
@@ -364,9 +374,12 @@ def http_level(
 # ----------------------------------------------------------------------------- report
 
 
-def _cpu_ms(record: Record) -> str:
-    value = record.server_cpu_ms_per_prediction
-    return "-" if value is None else f"{value:.2f}"
+def _cpu_ms(record: Record) -> list[str]:
+    """Server CPU per prediction, and the event loop's part of it."""
+    return [
+        "-" if value is None else f"{value:.2f}"
+        for value in (record.server_cpu_ms_per_prediction, record.loop_cpu_ms_per_prediction)
+    ]
 
 
 def _model_cells(record: Record) -> list[str]:
@@ -405,7 +418,7 @@ def stream_table(records: Sequence[Record]) -> str:
                 _ms(r.latency_ms, "p99"),
                 _ms(r.latency_ms, "max"),
                 f"{r.server.cpu_percent:.0f}",
-                _cpu_ms(r),
+                *_cpu_ms(r),
                 *_model_cells(r),
                 f"{r.server.max_rss_mib:.0f}",
                 f"{r.server.head_batch:.1f}",
@@ -416,7 +429,8 @@ def stream_table(records: Sequence[Record]) -> str:
     headers = [
         "frames", "streams", "workers", "hop (s)", "connected", "messages/s", "predictions/s",
         "server pred/s", "received/expected", "dropped", "errors", "p50 (ms)", "p95 (ms)",
-        "p99 (ms)", "max (ms)", "server CPU %", "server CPU ms/pred", "model ms/pred",
+        "p99 (ms)", "max (ms)", "server CPU %", "server CPU ms/pred", "event loop ms/pred",
+        "model ms/pred",
         "server / model", "server RSS (MiB)", "mean batch", "client CPU %",
         "client lag p99 (ms)",
     ]  # fmt: skip
@@ -437,7 +451,7 @@ def http_table(records: Sequence[Record]) -> str:
             _ms(r.latency_ms, "p95"),
             _ms(r.latency_ms, "p99"),
             f"{r.server.cpu_percent:.0f}",
-            _cpu_ms(r),
+            *_cpu_ms(r),
             *_model_cells(r),
             f"{r.server.max_rss_mib:.0f}",
             f"{r.server.head_batch:.1f}",
@@ -448,7 +462,8 @@ def http_table(records: Sequence[Record]) -> str:
     headers = [
         "endpoint", "concurrency", "workers", "requests/s", "predictions/s", "server pred/s",
         "errors", "p50 (ms)", "p95 (ms)", "p99 (ms)", "server CPU %", "server CPU ms/pred",
-        "model ms/pred", "server / model", "server RSS (MiB)", "mean batch", "client CPU %",
+        "event loop ms/pred", "model ms/pred", "server / model", "server RSS (MiB)",
+        "mean batch", "client CPU %",
     ]  # fmt: skip
     return markdown_table(headers, rows)
 
@@ -736,6 +751,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "targets": {"no_errors_or_drops": clean, "fraction": fraction},
         "server_cpu_ms_per_prediction": {
             _describe(r): r.server_cpu_ms_per_prediction for r in [*streams, *http]
+        },
+        "event_loop_cpu_ms_per_prediction": {
+            _describe(r): r.loop_cpu_ms_per_prediction for r in [*streams, *http]
         },
         "elapsed_s": time.monotonic() - started,
     }

@@ -109,7 +109,12 @@ def prepare_data(config: TrainConfig) -> PreparedData:
 
 def prepare_test_data(config: TrainConfig, normalizer: Normalizer) -> MultiViewDataset:
     """The test split exactly as training saw it (same loader, same protocol seed), normalised."""
-    test = _drop(
-        load_split(config, "test"), config.resolved_eval_protocol, _EVAL_DROP_SEEDS["test"]
-    )
-    return normalizer.apply(test)
+    return prepare_split_data(config, normalizer, "test")
+
+
+def prepare_split_data(
+    config: TrainConfig, normalizer: Normalizer, split: Literal["val", "test"]
+) -> MultiViewDataset:
+    """The validation or test split exactly as training saw it, normalised."""
+    data = _drop(load_split(config, split), config.resolved_eval_protocol, _EVAL_DROP_SEEDS[split])
+    return normalizer.apply(data)

@@ -60,3 +60,28 @@ def test_stream_start_phases_are_random_within_the_spread_and_reproducible() -> 
     assert max(gaps) > 3 * min(gaps)  # not evenly spread: some hops complete together
     synchronised = LoadPlan(streams=200, warmup_s=1, measure_s=1, phase_spread_s=0.2).phases()
     assert max(synchronised) < 0.2
+
+
+def test_main_thread_cpu_is_counted_apart_from_other_threads() -> None:
+    """A busy side thread adds to the process's CPU but not to its main thread's."""
+    import os
+    import threading
+    import time
+
+    from bench.serverproc import cpu_percent, sample_process
+
+    def spin(seconds: float) -> None:
+        end = time.process_time() + seconds
+        while time.process_time() < end:
+            pass
+
+    before = sample_process(os.getpid())
+    side = threading.Thread(target=spin, args=(0.3,))
+    side.start()
+    side.join()
+    after = sample_process(os.getpid())
+    process_cpu = after.cpu_s - before.cpu_s
+    main_cpu = after.main_thread_cpu_s - before.main_thread_cpu_s
+    assert process_cpu >= 0.2  # process_time counts every thread: at least 0.3 s minus ticks
+    assert main_cpu < process_cpu - 0.1
+    assert cpu_percent(before, after, main_thread=True) < cpu_percent(before, after)
