@@ -267,7 +267,10 @@ class SampleTimeline:
         else:
             start = t0
             # Half a sample of overlap is clock jitter; more is a chunk going back in time.
-            if start < buffer.reached - 0.5 / rate:
+            # Half of the shorter sample period: after a rate drop, half of the new period
+            # could reach back past the previous chunk's last sample and unsort the times.
+            period = 1.0 / rate if buffer.rate_hz is None else 1.0 / max(rate, buffer.rate_hz)
+            if start < buffer.reached - 0.5 * period:
                 raise InputError(
                     "stream_time",
                     f"sensor {sensor!r}: chunk starts at t0={start:g} s but the previous one "

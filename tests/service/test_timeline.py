@@ -343,3 +343,16 @@ def test_drop_before_keeps_exactly_one_anchor_before_the_cut() -> None:
     assert buffer.drop_before(1.0) == 0  # idempotent
     assert buffer.drop_before(10.0) == 25  # 0.96 .. 1.92 go; the last sample is the anchor
     assert buffer.size == 1 and buffer.times[0] == pytest.approx(1.96)
+
+
+def test_a_rate_drop_cannot_reach_back_past_the_previous_last_sample() -> None:
+    """After 2000 Hz samples, a 5 Hz chunk starting 0.1 s early would lie within half of
+    *its* period of the previous end but before the previous chunk's last samples: refused,
+    so a buffer's sample times stay sorted (windows are cut by binary search)."""
+    state = make_state()
+    state.add("left_leg", np.zeros((30, 3)), t0=-0.01, rate_hz=2000.0)  # ends at 0.005 s
+    with pytest.raises(InputError) as refused:
+        state.add("left_leg", np.zeros((11, 3)), t0=0.005 - 0.1, rate_hz=5.0)
+    assert refused.value.kind == "stream_time"
+    # Half of the shorter period (0.25 ms) is still accepted as clock jitter.
+    state.add("left_leg", np.zeros((11, 3)), t0=0.005 - 0.0002, rate_hz=5.0)
