@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -19,12 +21,18 @@ def masked_softmax(scores: torch.Tensor, view_mask: torch.Tensor) -> torch.Tenso
 
 
 class AttentionFusion(nn.Module):
-    """Shared 2-layer MLP scores each present view; fused = MagNorm(sum_v w_v z_v)."""
+    """Shared 2-layer MLP scores each present view; fused = MagNorm(sum_v w_v z_v).
+
+    `score_bias` (one number per view, added to the scores) is a RALIS extension, not in the
+    paper: zero in training, it is set afterwards from validation data when the learned
+    weights are too even to let the most reliable view lead (`training/view_prior.py`).
+    """
 
     def __init__(
         self,
         embed_dim: int,
         hidden: int,
+        num_views: int,
         use_attention: bool = True,
         stop_grad: bool = True,
         use_magnorm: bool = True,
@@ -37,14 +45,22 @@ class AttentionFusion(nn.Module):
         self.use_attention = use_attention
         self.stop_grad = stop_grad
         self.use_magnorm = use_magnorm
+        self.score_bias: torch.Tensor
+        self.register_buffer("score_bias", torch.zeros(num_views))
 
     def weights(self, z: torch.Tensor, view_mask: torch.Tensor) -> torch.Tensor:
         """View weights `(B, V)` from embeddings `(B, V, D)`; zero for absent views."""
         if not self.use_attention:
-            return masked_softmax(torch.zeros_like(z[..., 0]), view_mask)
-        scorer_input = z.detach() if self.stop_grad else z
-        scores = self.scorer(scorer_input).squeeze(-1)  # (B, V)
-        return masked_softmax(scores, view_mask)
+            scores = torch.zeros_like(z[..., 0])
+        else:
+            scorer_input = z.detach() if self.stop_grad else z
+            scores = self.scorer(scorer_input).squeeze(-1)  # (B, V)
+        return masked_softmax(scores + self.score_bias, view_mask)
+
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any) -> None:
+        # Checkpoints from before `score_bias` existed hold none: theirs is zero.
+        state_dict.setdefault(prefix + "score_bias", torch.zeros_like(self.score_bias))
+        super()._load_from_state_dict(state_dict, prefix, *args)
 
     def forward(
         self, z: torch.Tensor, view_mask: torch.Tensor

@@ -79,6 +79,7 @@ class RalisModel(nn.Module):
         self.fusion = AttentionFusion(
             config.embed_dim,
             config.fusion_hidden,
+            config.num_views,
             use_attention=config.use_attention,
             stop_grad=config.stop_grad_attention,
             use_magnorm=config.use_magnorm,

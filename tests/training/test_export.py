@@ -140,3 +140,16 @@ def test_pose_view_exports_with_its_normalisation_inside_the_encoder(tmp_path: P
     checkpoint.save(tmp_path / "c.pt")
     reloaded = Checkpoint.load(tmp_path / "c.pt")
     assert reloaded.views == views and reloaded.model.config == config
+
+
+def test_parity_with_a_view_prior_on_the_attention_scores(tmp_path: Path) -> None:
+    """The fusion's score_bias (training/view_prior.py) is part of the exported head."""
+    checkpoint = _checkpoint()
+    embeddings = torch.randn(4, len(VIEWS), TINY_MODEL["embed_dim"])  # type: ignore[arg-type]
+    mask = torch.ones(4, len(VIEWS), dtype=torch.bool)
+    plain = checkpoint.model.fusion(embeddings, mask)[1]
+    checkpoint.model.fusion.score_bias.copy_(torch.tensor([3.0, -2.0, 0.0, 1.0, 0.0]))
+    assert not torch.allclose(plain, checkpoint.model.fusion(embeddings, mask)[1])
+    export_bundle(checkpoint, tmp_path / "b")
+    report = check_parity(checkpoint, tmp_path / "b", num_samples=8)
+    assert report.max_probability_diff < 1e-4 and report.argmax_agreement == 1.0

@@ -1,0 +1,75 @@
+"""Choosing the fusion's view prior on validation (training/view_prior.py).
+
+References follow the definitions, not the module's code: a view "alone" is MagNorm of its
+embedding through the head; the prior adds b to one view's attention score before the
+softmax over the present views; a bias so large that the view takes all the weight makes
+the fusion that view alone.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from tests.training.test_diagnostics import VIEWS, _data, _model
+from training.checkpoint import Checkpoint
+from training.metrics import macro_f1
+from training.view_prior import apply_view_prior, choose_view_prior
+
+
+def _embeddings(model: torch.nn.Module, data) -> torch.Tensor:  # type: ignore[no-untyped-def]
+    x = {v: torch.from_numpy(a.transpose(0, 2, 1).copy()) for v, a in data.x.items()}
+    return model.encode(x, torch.from_numpy(data.mask))
+
+
+@torch.no_grad()
+def test_the_best_view_alone_is_chosen_and_a_huge_bias_equals_it() -> None:
+    data, model = _data(seed=2), _model()
+    z = _embeddings(model, data)
+    alone = {}
+    for v, name in enumerate(VIEWS):
+        has = data.mask[:, v]
+        normed = z[has, v] / z[has, v].norm(dim=-1, keepdim=True) * 16**0.5
+        predicted = model.head(normed).logits.argmax(-1).numpy()
+        alone[name] = macro_f1(data.y[has], predicted, 4)
+    prior = choose_view_prior(model, data, biases=(0.0, 1e4))
+    assert prior.alone_f1 == alone
+    assert prior.view_name == max(alone, key=alone.__getitem__)
+    assert prior.fused_f1[1e4] == alone[prior.view_name]
+    assert prior.bias == max(prior.fused_f1, key=lambda b: (prior.fused_f1[b], -b))
+    assert torch.count_nonzero(model.fusion.score_bias) == 0  # choosing changes nothing
+
+
+@torch.no_grad()
+def test_the_prior_shifts_the_softmax_over_present_views() -> None:
+    data, model = _data(seed=3), _model()
+    prior = choose_view_prior(model, data, biases=(2.5,))
+    apply_view_prior(model, prior)
+    z = _embeddings(model, data)
+    mask = torch.from_numpy(data.mask)
+    scores = model.fusion.scorer(z).squeeze(-1)
+    for row in range(5):
+        present = [v for v in range(len(VIEWS)) if data.mask[row, v]]
+        raw = [float(scores[row, v]) + (2.5 if v == prior.view else 0.0) for v in present]
+        expected = np.exp(raw) / np.exp(raw).sum()
+        weights = model.fusion(z[row : row + 1], mask[row : row + 1])[1][0]
+        np.testing.assert_allclose(weights[present].numpy(), expected, rtol=1e-5)
+
+
+def test_the_prior_survives_a_checkpoint_and_old_checkpoints_load_with_none(
+    tmp_path: Path,
+) -> None:
+    from tests.training.test_export import _checkpoint
+
+    checkpoint = _checkpoint()
+    checkpoint.model.fusion.score_bias[3] = 2.0
+    checkpoint.save(tmp_path / "with.pt")
+    assert Checkpoint.load(tmp_path / "with.pt").model.fusion.score_bias.tolist() == [
+        0.0, 0.0, 0.0, 2.0, 0.0
+    ]  # fmt: skip
+    state = torch.load(tmp_path / "with.pt", weights_only=True)
+    del state["model_state"]["fusion.score_bias"]  # as saved before the prior existed
+    torch.save(state, tmp_path / "old.pt")
+    assert Checkpoint.load(tmp_path / "old.pt").model.fusion.score_bias.tolist() == [0.0] * 5
