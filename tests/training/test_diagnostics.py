@@ -11,7 +11,8 @@ import numpy as np
 import torch
 
 from model import RalisModel
-from model.config import RalisConfig, ViewConfig
+from model.config import ViewConfig
+from tests.model.conftest import small_config
 from training.data.dataset import MultiViewDataset, ViewInfo
 from training.diagnostics import _alternatives
 from training.metrics import macro_f1
@@ -37,17 +38,8 @@ def _data(n: int = 96, window: int = 32, seed: int = 0) -> MultiViewDataset:
 
 def _model() -> RalisModel:
     torch.manual_seed(0)
-    config = RalisConfig(
-        views=tuple(ViewConfig(v, 3) for v in VIEWS),
-        num_classes=CLASSES,
-        embed_dim=16,
-        encoder_widths=(8, 8, 16, 16),
-        fusion_hidden=8,
-        num_experts=4,
-        top_k=2,
-        expert_hidden=16,
-    )
-    return RalisModel(config).eval()
+    views = tuple(ViewConfig(v, 3) for v in VIEWS)
+    return RalisModel(small_config(views=views, num_experts=4, top_k=2, expert_hidden=16)).eval()
 
 
 def _f1_percent(data: MultiViewDataset, rows: np.ndarray, logits: torch.Tensor) -> str:
