@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from training.berkeley import RECIPES, berkeley_config
 from training.config import TrainConfig
 
@@ -24,3 +26,10 @@ def test_default_recipe_is_what_ralis_train_uses_with_no_flags() -> None:
     for name in ("epochs", "min_steps", "augment_transforms", "lr_schedule", "optimizer"):
         assert getattr(config, name) == getattr(plain, name), name
     assert "scale" not in (config.augment_transforms or ())
+
+
+def test_window3s_recipe_changes_only_the_window_length() -> None:
+    budget = berkeley_config("trials.npz", seed=0, **RECIPES["budget"])
+    longer = berkeley_config("trials.npz", seed=0, **RECIPES["window3s"])
+    assert longer.window_seconds == 3.0
+    assert dataclasses.replace(longer, window_seconds=2.0) == budget

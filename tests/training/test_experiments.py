@@ -149,3 +149,18 @@ def test_fusion_table_compares_all_views_with_the_best_single_view(tmp_path: Pat
     (run / "evaluation.json").write_text(json.dumps({"combinations": combinations}))
     # Fusion 83.00 loses 2.00 points to the right leg alone (85.00).
     assert "| RALIS | 0 | 83.00 | right_leg 85.00 | -2.00 |" in fusion_table("table3", tmp_path)
+
+
+def test_encoder_variants_change_only_the_encoder_and_reuse_table3_for_the_default(
+    tmp_path: Path,
+) -> None:
+    default = run_config("table3", {}, 0, "x.zip", 20)
+    for variant, overrides in variants("encoder").items():
+        config = run_config("encoder", overrides, 0, "x.zip", 20)
+        assert config.protocol == "complete", variant
+        changed = {k for k, v in config.model.items() if default.model.get(k) != v}
+        assert changed == set(overrides), variant
+    assert run_dir(tmp_path, "encoder", "widths 32/64/64/128, kernel 5") == run_dir(
+        tmp_path, "table3", "RALIS"
+    )
+    assert run_dir(tmp_path, "encoder", "kernel 3") == tmp_path / "encoder" / "kernel_3"
