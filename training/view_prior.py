@@ -9,29 +9,40 @@ validation macro-F1 on the windows that have that view. Ties go to the smaller b
 leaves the model as trained. The bias lives in `model.fusion.score_bias`, so the exported
 head carries it.
 
-`python -m training.view_prior RUN_DIR` applies it to a finished run. It writes
+The gate: a bias is applied only when its validation gain over b = 0 is more than the luck
+of which windows were drawn, i.e. when the 5th percentile of a paired bootstrap of the gain
+(`training.metrics.bootstrap_macro_f1_gain`) is above zero. Without it, the prior also
+moved complete-data models, where the fusion already beat its best view, and cost them up
+to 4.8 points on test (results/dsads/tables/README.md).
+
+`python -m training.view_prior RUN_DIR...` applies it to finished runs, and `--table FILE`
+tabulates the gate's verdicts over runs already done. It writes
 `RUN_DIR/view_prior/` (`view_prior.md`, the choice on validation and the test scenarios
-before and after, plus `checkpoint.pt` with the prior set) and leaves the run itself as it
-was.
+as trained and with the validation-best bias, plus `checkpoint.pt` with the gated prior
+set) and leaves the run itself as it was.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from model import RalisModel
 from training.checkpoint import Checkpoint
 from training.data.dataset import MultiViewDataset
 from training.evaluation import embed_views, evaluate
-from training.metrics import macro_f1
+from training.metrics import bootstrap_macro_f1_gain, macro_f1
 from training.pipeline import prepare_split_data
 
 BIASES = (0.0, 1.0, 2.0, 3.0)  # 3 gives the view about 0.9 of the weight among 5
+GATE_PERCENTILE = 5.0  # one-sided 95%: the bootstrap gain must be > 0 this often
 
 log = logging.getLogger(__name__)
 
@@ -42,16 +53,19 @@ class ViewPrior:
 
     view: int
     view_name: str
-    bias: float
+    bias: float  # what `apply_view_prior` adds: `best_bias` if it passed the gate, else 0
+    best_bias: float  # the validation-best bias
+    gain_low: float  # GATE_PERCENTILE-th percentile of the bootstrap gain of best_bias over 0
     alone_f1: dict[str, float]  # each view alone, on the validation windows that have it
     fused_f1: dict[float, float]  # per bias: the fusion on the windows that have `view`
 
 
 @torch.no_grad()
 def choose_view_prior(
-    model: RalisModel, val: MultiViewDataset, biases: tuple[float, ...] = BIASES
+    model: RalisModel, val: MultiViewDataset, biases: tuple[float, ...] = BIASES, gate: bool = True
 ) -> ViewPrior:
-    """The validation-best single view and its attention-score bias (module docstring)."""
+    """The validation-best single view and its attention-score bias, applied only if it
+    passes the bootstrap gate (module docstring); `gate=False` applies the best bias as is."""
     labelled = val.subset(val.y >= 0)
     z = embed_views(model, labelled)
     mask = torch.from_numpy(labelled.mask)
@@ -63,6 +77,9 @@ def choose_view_prior(
     def f1(rows: torch.Tensor, logits: torch.Tensor) -> float:
         return macro_f1(labelled.y[rows.numpy()], logits.argmax(-1).numpy(), classes)
 
+    def predict(rows: torch.Tensor, view_mask: torch.Tensor) -> torch.Tensor:
+        return model.head(fusion(z[rows], view_mask)[0]).logits.argmax(-1)
+
     alone: dict[str, float] = {}
     for index, name in enumerate(names):
         has = mask[:, index]
@@ -72,17 +89,22 @@ def choose_view_prior(
             alone[name] = f1(has, model.head(fusion(z[has], only)[0]).logits)
     view = names.index(max(alone, key=alone.__getitem__))
     has = mask[:, view]
-    fused: dict[float, float] = {}
+    y = labelled.y[has.numpy()]
+    predictions: dict[float, torch.Tensor] = {}
     try:
-        for bias in biases:
+        for bias in sorted({0.0, *biases}):
             fusion.score_bias.copy_(base)
             fusion.score_bias[view] += bias
-            fused[bias] = f1(has, model.head(fusion(z[has], mask[has])[0]).logits)
+            predictions[bias] = predict(has, mask[has]).numpy()
     finally:
         fusion.score_bias.copy_(base)
+    fused = {b: macro_f1(y, predictions[b], classes) for b in biases}
     best = max(fused.values())
     chosen = min(b for b, score in fused.items() if score == best)
-    return ViewPrior(view, names[view], chosen, alone, fused)
+    gains = bootstrap_macro_f1_gain(y, predictions[chosen], predictions[0.0], classes)
+    gain_low = float(np.percentile(gains, GATE_PERCENTILE)) if chosen != 0 else 0.0
+    applied = chosen if not gate or gain_low > 0 else 0.0
+    return ViewPrior(view, names[view], applied, chosen, gain_low, alone, fused)
 
 
 def apply_view_prior(model: RalisModel, prior: ViewPrior) -> None:
@@ -109,37 +131,108 @@ def report(prior: ViewPrior, before: dict[str, float], after: dict[str, float]) 
         "|---|---|",
         *(f"| {b:g} | {score * 100:.2f} |" for b, score in prior.fused_f1.items()),
         "",
-        f"Chosen: b = {prior.bias:g} on {prior.view_name}.",
+        f"Best on validation: b = {prior.best_bias:g} on {prior.view_name}. Paired "
+        f"bootstrap of its gain over b = 0, {GATE_PERCENTILE:g}th percentile: "
+        f"{prior.gain_low * 100:+.2f} points, so the gate "
+        + ("applies it." if prior.bias else "keeps b = 0 (the model as trained)."),
         "",
         "| test macro-F1 (%) | " + " | ".join(before) + " |",
         "|---|" + "---|" * len(before),
         "| as trained | " + " | ".join(f"{v * 100:.2f}" for v in before.values()) + " |",
-        "| with the prior | " + " | ".join(f"{v * 100:.2f}" for v in after.values()) + " |",
+        f"| with b = {prior.best_bias:g} (no gate) | "
+        + " | ".join(f"{v * 100:.2f}" for v in after.values())
+        + " |",
     ]
+    return "\n".join(lines) + "\n"
+
+
+_CHOICE = re.compile(
+    r"Best on validation: b = (?P<b>[\d.]+) on (?P<view>\w+)\. .*?5th percentile: "
+    r"(?P<low>[-+\d.]+) points, so the gate (?P<verdict>applies|keeps)",
+    re.S,
+)
+
+
+def _row(cells: list[str], name: str) -> list[float]:
+    """The numbers of the markdown table row that starts with `name`."""
+    for line in cells:
+        if line.startswith(f"| {name}"):
+            return [float(c) for c in line.strip("|").split("|")[1:]]
+    raise ValueError(f"no row {name!r}")
+
+
+def gate_table(run_dirs: list[Path]) -> str:
+    """Markdown: per run, the gate's choice and the all-views test macro-F1 as trained, with
+    the validation-best bias, and with what the gate kept."""
+    lines = [
+        "| run | view | best b | gain, 5th pct | gate | all views as trained | b, no gate "
+        "| gated |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for run in run_dirs:
+        text = (run / "view_prior" / "view_prior.md").read_text()
+        choice = _CHOICE.search(text)
+        if choice is None:
+            raise ValueError(f"{run}: no gate verdict in view_prior.md (rerun view_prior)")
+        rows = text.splitlines()
+        trained = _row(rows, "as trained")[-1]
+        ungated = _row(rows, "with b =")[-1]
+        applied = choice["verdict"] == "applies"
+        gated = ungated if applied else trained
+        lines.append(
+            f"| {run} | {choice['view']} | {choice['b']} | {choice['low']} | "
+            f"{'applied' if applied else 'b = 0'} | {trained:.2f} | {ungated:.2f} | "
+            f"**{gated:.2f}** |"
+        )
     return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("run_dirs", type=Path, nargs="+")
     parser.add_argument("--max-combinations", type=int, default=100)
+    parser.add_argument(
+        "--table", type=Path, default=None, help="only write the gate table of finished runs here"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    if args.table is not None:
+        args.table.write_text(gate_table(args.run_dirs))
+        return 0
     torch.set_num_threads(1)
-    checkpoint = Checkpoint.load(args.run_dir / "checkpoint.pt")
+    for run_dir in args.run_dirs:
+        apply_to_run(run_dir, args.max_combinations)
+    return 0
+
+
+def apply_to_run(run_dir: Path, max_combinations: int) -> None:
+    """Choose the prior for a finished run and write `run_dir/view_prior/`."""
+    checkpoint = Checkpoint.load(run_dir / "checkpoint.pt")
     config, normalizer = checkpoint.train_config, checkpoint.normalizer
     val = prepare_split_data(config, normalizer, "val")
     test = prepare_split_data(config, normalizer, "test")
     model = checkpoint.model
-    before = evaluate(model, test, args.max_combinations).scenarios
+    before = evaluate(model, test, max_combinations).scenarios
     prior = choose_view_prior(model, val)
-    apply_view_prior(model, prior)
-    after = evaluate(model, test, args.max_combinations).scenarios
-    out = args.run_dir / "view_prior"
+    # Test scores with the validation-best bias, gate or not, so the gate can be judged.
+    ungated = dataclasses.replace(prior, bias=prior.best_bias)
+    apply_view_prior(model, ungated)
+    after = evaluate(model, test, max_combinations).scenarios
+    with torch.no_grad():
+        model.fusion.score_bias[prior.view] += prior.bias - prior.best_bias
+    out = run_dir / "view_prior"
     out.mkdir(exist_ok=True)
     (out / "view_prior.md").write_text(report(prior, before, after))
     checkpoint.save(out / "checkpoint.pt")
-    log.info("b = %g on %s; test %s -> %s", prior.bias, prior.view_name, before, after)
+    log.info(
+        "b = %g on %s (validation-best %g, gain 5th pct %+.4f); test %s -> %s without gate",
+        prior.bias,
+        prior.view_name,
+        prior.best_bias,
+        prior.gain_low,
+        before,
+        after,
+    )
     return 0
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from training.metrics import accuracy, confusion_matrix, macro_f1
+from training.metrics import accuracy, bootstrap_macro_f1_gain, confusion_matrix, macro_f1
 
 
 def test_macro_f1_hand_computed() -> None:
@@ -23,3 +23,24 @@ def test_confusion_matrix_and_accuracy() -> None:
     matrix = confusion_matrix(np.array([0, 1, 1]), np.array([1, 1, 1]), 2)
     assert matrix.tolist() == [[0, 1], [0, 2]]
     assert accuracy(np.array([0, 1, 1]), np.array([1, 1, 1])) == pytest.approx(2 / 3)
+
+
+def test_bootstrap_gain_is_zero_for_equal_predictions_and_one_from_all_wrong_to_perfect() -> None:
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 4, 200)
+    same = bootstrap_macro_f1_gain(y, y.copy(), y.copy(), 4, resamples=50)
+    np.testing.assert_array_equal(same, np.zeros(50))
+    # Every resample: macro-F1 1 for the perfect predictions, 0 for the always-wrong ones.
+    wrong = (y + 1) % 4
+    np.testing.assert_array_equal(bootstrap_macro_f1_gain(y, y, wrong, 4, resamples=50), 1.0)
+
+
+def test_bootstrap_gain_centres_on_the_full_sample_gain() -> None:
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 3, 2000)
+    better = np.where(rng.random(2000) < 0.8, y, (y + 1) % 3)  # about 80% right
+    worse = np.where(rng.random(2000) < 0.7, y, (y + 1) % 3)  # about 70% right
+    gains = bootstrap_macro_f1_gain(y, better, worse, 3, resamples=300)
+    full = macro_f1(y, better, 3) - macro_f1(y, worse, 3)
+    assert abs(gains.mean() - full) < 0.005
+    assert np.percentile(gains, 5) > 0  # a 10-point gain on 2,000 windows is no luck

@@ -16,7 +16,13 @@ import torch
 from tests.training.test_diagnostics import VIEWS, _data, _model
 from training.checkpoint import Checkpoint
 from training.metrics import macro_f1
-from training.view_prior import apply_view_prior, choose_view_prior
+from training.view_prior import (
+    ViewPrior,
+    apply_view_prior,
+    choose_view_prior,
+    gate_table,
+    report,
+)
 
 
 def _embeddings(model: torch.nn.Module, data) -> torch.Tensor:  # type: ignore[no-untyped-def]
@@ -38,14 +44,16 @@ def test_the_best_view_alone_is_chosen_and_a_huge_bias_equals_it() -> None:
     assert prior.alone_f1 == alone
     assert prior.view_name == max(alone, key=alone.__getitem__)
     assert prior.fused_f1[1e4] == alone[prior.view_name]
-    assert prior.bias == max(prior.fused_f1, key=lambda b: (prior.fused_f1[b], -b))
+    assert prior.best_bias == max(prior.fused_f1, key=lambda b: (prior.fused_f1[b], -b))
+    # The gate: the best bias only if its bootstrap gain's 5th percentile is above zero.
+    assert prior.bias == (prior.best_bias if prior.gain_low > 0 else 0.0)
     assert torch.count_nonzero(model.fusion.score_bias) == 0  # choosing changes nothing
 
 
 @torch.no_grad()
 def test_the_prior_shifts_the_softmax_over_present_views() -> None:
     data, model = _data(seed=3), _model()
-    prior = choose_view_prior(model, data, biases=(2.5,))
+    prior = choose_view_prior(model, data, biases=(2.5,), gate=False)
     apply_view_prior(model, prior)
     z = _embeddings(model, data)
     mask = torch.from_numpy(data.mask)
@@ -73,3 +81,16 @@ def test_the_prior_survives_a_checkpoint_and_old_checkpoints_load_with_none(
     del state["model_state"]["fusion.score_bias"]  # as saved before the prior existed
     torch.save(state, tmp_path / "old.pt")
     assert Checkpoint.load(tmp_path / "old.pt").model.fusion.score_bias.tolist() == [0.0] * 5
+
+
+def test_gate_table_reads_back_what_the_report_wrote(tmp_path: Path) -> None:
+    before = {"1 view": 0.70, "3 views": 0.80, "5 views": 0.85}
+    after = {"1 view": 0.70, "3 views": 0.81, "5 views": 0.87}
+    for name, bias, low in (("kept", 0.0, -0.004), ("applied", 2.0, 0.012)):
+        prior = ViewPrior(3, "right_leg", bias, 2.0, low, {"right_leg": 0.8}, {0.0: 0.8, 2.0: 0.81})
+        (tmp_path / name / "view_prior").mkdir(parents=True)
+        (tmp_path / name / "view_prior" / "view_prior.md").write_text(report(prior, before, after))
+    table = gate_table([tmp_path / "kept", tmp_path / "applied"]).splitlines()
+    # The kept run reports the model as trained, the applied one the score with b = 2.
+    assert table[2].endswith("| right_leg | 2 | -0.40 | b = 0 | 85.00 | 87.00 | **85.00** |")
+    assert table[3].endswith("| right_leg | 2 | +1.20 | applied | 85.00 | 87.00 | **87.00** |")
