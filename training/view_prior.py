@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import torch
 
 from model import RalisModel
@@ -77,8 +78,9 @@ def choose_view_prior(
     def f1(rows: torch.Tensor, logits: torch.Tensor) -> float:
         return macro_f1(labelled.y[rows.numpy()], logits.argmax(-1).numpy(), classes)
 
-    def predict(rows: torch.Tensor, view_mask: torch.Tensor) -> torch.Tensor:
-        return model.head(fusion(z[rows], view_mask)[0]).logits.argmax(-1)
+    def predict(rows: torch.Tensor, view_mask: torch.Tensor) -> npt.NDArray[np.int64]:
+        logits = model.head(fusion(z[rows], view_mask)[0]).logits
+        return np.asarray(logits.argmax(-1).numpy(), dtype=np.int64)
 
     alone: dict[str, float] = {}
     for index, name in enumerate(names):
@@ -90,12 +92,12 @@ def choose_view_prior(
     view = names.index(max(alone, key=alone.__getitem__))
     has = mask[:, view]
     y = labelled.y[has.numpy()]
-    predictions: dict[float, torch.Tensor] = {}
+    predictions: dict[float, npt.NDArray[np.int64]] = {}
     try:
         for bias in sorted({0.0, *biases}):
             fusion.score_bias.copy_(base)
             fusion.score_bias[view] += bias
-            predictions[bias] = predict(has, mask[has]).numpy()
+            predictions[bias] = predict(has, mask[has])
     finally:
         fusion.score_bias.copy_(base)
     fused = {b: macro_f1(y, predictions[b], classes) for b in biases}
@@ -233,7 +235,6 @@ def apply_to_run(run_dir: Path, max_combinations: int) -> None:
         before,
         after,
     )
-    return 0
 
 
 if __name__ == "__main__":
