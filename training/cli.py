@@ -72,6 +72,13 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-augment", dest="augment", action="store_false", help="no data augmentation"
     )
+    parser.add_argument(
+        "--view-prior",
+        action=argparse.BooleanOptionalAction,
+        default=d.view_prior,
+        help="after training, bias the fusion toward the validation-best view where validation "
+        "shows a gain beyond luck (training/view_prior.py)",
+    )
     parser.add_argument("--seed", type=int, default=d.seed)
     parser.add_argument("--threads", type=int, default=d.num_threads)
     parser.add_argument(
@@ -129,6 +136,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         balance_weight=args.balance_weight,
         contrastive_batch_size=args.contrastive_batch_size,
         augment=args.augment,
+        view_prior=args.view_prior,
         seed=args.seed,
         num_threads=args.threads,
         model=model,
@@ -157,12 +165,18 @@ def train_main(argv: list[str]) -> int:
     config = config_from_args(args)
     data = prepare_data(config)
     result = train(config, args.out, data=data, progress=not args.no_progress)
+    prior: dict[str, Any] = {}
+    if config.view_prior:
+        from training.view_prior import as_fields, settle_view_prior
+
+        prior["view_prior"] = as_fields(settle_view_prior(result.checkpoint_path, data.val))
     checkpoint = Checkpoint.load(result.checkpoint_path)
     summary = write_evaluation(
         checkpoint,
         data.test,
         args.out,
-        extra={
+        extra=prior
+        | {
             "best_epoch": result.best_epoch,
             "best_val_macro_f1": result.best_val_macro_f1,
             "epochs_run": result.epochs_run,

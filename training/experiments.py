@@ -143,8 +143,13 @@ def run_one(config: TrainConfig, out_dir: Path) -> dict[str, Any]:
 
     data = prepare_data(config)
     result = train(config, out_dir, data=data, progress=False)
+    extra: dict[str, Any] = {}
+    if config.view_prior:
+        from training.view_prior import as_fields, settle_view_prior
+
+        extra["view_prior"] = as_fields(settle_view_prior(result.checkpoint_path, data.val))
     checkpoint = Checkpoint.load(result.checkpoint_path)
-    extra = {
+    extra |= {
         "config": config.to_dict(),
         "best_epoch": result.best_epoch,
         "best_val_macro_f1": result.best_val_macro_f1,

@@ -115,6 +115,31 @@ def apply_view_prior(model: RalisModel, prior: ViewPrior) -> None:
         model.fusion.score_bias[prior.view] += prior.bias
 
 
+def settle_view_prior(checkpoint_path: Path, val: MultiViewDataset) -> ViewPrior:
+    """The post-training step (`TrainConfig.view_prior`): choose the gated prior on `val` and
+    save it into the checkpoint in place; a prior the gate refuses leaves the file alone."""
+    checkpoint = Checkpoint.load(checkpoint_path)
+    prior = choose_view_prior(checkpoint.model, val)
+    log.info(
+        "view prior: b = %g on %s (validation-best %g, bootstrap gain 5th percentile %+.4f)",
+        prior.bias, prior.view_name, prior.best_bias, prior.gain_low,
+    )  # fmt: skip
+    if prior.bias:
+        apply_view_prior(checkpoint.model, prior)
+        checkpoint.save(checkpoint_path)
+    return prior
+
+
+def as_fields(prior: ViewPrior) -> dict[str, float | str]:
+    """The choice as JSON-ready fields (for `evaluation.json`)."""
+    return {
+        "view": prior.view_name,
+        "bias": prior.bias,
+        "best_bias": prior.best_bias,
+        "gain_5th_percentile": prior.gain_low,
+    }
+
+
 def report(prior: ViewPrior, before: dict[str, float], after: dict[str, float]) -> str:
     """Markdown: the choice on validation, and the test scenarios before and after."""
     lines = [

@@ -36,3 +36,9 @@ def test_paper_recipe_with_an_explicit_override() -> None:
 def test_augment_transforms_all_means_every_transform() -> None:
     assert _config("--augment-transforms", "all").augment_transforms is None
     assert _config("--augment-transforms", "scale").augment_transforms == ("scale",)
+
+
+def test_view_prior_is_opt_in() -> None:
+    assert not _config().view_prior
+    assert _config("--view-prior").view_prior
+    assert not _config("--no-view-prior").view_prior

@@ -8,6 +8,7 @@ the fusion that view alone.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -19,9 +20,11 @@ from training.metrics import macro_f1
 from training.view_prior import (
     ViewPrior,
     apply_view_prior,
+    as_fields,
     choose_view_prior,
     gate_table,
     report,
+    settle_view_prior,
 )
 
 
@@ -94,3 +97,28 @@ def test_gate_table_reads_back_what_the_report_wrote(tmp_path: Path) -> None:
     # The kept run reports the model as trained, the applied one the score with b = 2.
     assert table[2].endswith("| right_leg | 2 | -0.40 | b = 0 | 85.00 | 87.00 | **85.00** |")
     assert table[3].endswith("| right_leg | 2 | +1.20 | applied | 85.00 | 87.00 | **87.00** |")
+
+
+def test_settling_saves_the_gated_prior_into_the_checkpoint(tmp_path: Path) -> None:
+    from tests.training.test_export import _checkpoint
+
+    checkpoint = _checkpoint()
+    path = tmp_path / "checkpoint.pt"
+    checkpoint.save(path)
+    rng = np.random.default_rng(4)
+    names = [v.name for v in checkpoint.views]
+    mask = rng.random((160, len(names))) < 0.7
+    mask[~mask.any(1), 0] = True
+    val = dataclasses.replace(
+        _data(n=160, seed=4),
+        views=checkpoint.views,
+        x={v: rng.normal(size=(160, 32, 3)).astype(np.float32) for v in names},
+        mask=mask,
+        y=rng.integers(0, len(checkpoint.class_names), 160),
+        class_names=list(checkpoint.class_names),
+    )
+    prior = settle_view_prior(path, val)
+    expected = [0.0] * len(checkpoint.views)
+    expected[prior.view] = prior.bias  # what the gate let through, 0 if nothing
+    assert Checkpoint.load(path).model.fusion.score_bias.tolist() == expected
+    assert as_fields(prior)["bias"] == prior.bias
