@@ -76,8 +76,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         "--view-prior",
         action=argparse.BooleanOptionalAction,
         default=d.view_prior,
-        help="after training, bias the fusion toward the validation-best view where validation "
-        "shows a gain beyond luck (training/view_prior.py)",
+        help="after training with views missing, bias the fusion toward the view that scores "
+        "best alone on validation (training/view_prior.py)",
     )
     parser.add_argument("--seed", type=int, default=d.seed)
     parser.add_argument("--threads", type=int, default=d.num_threads)
@@ -169,7 +169,9 @@ def train_main(argv: list[str]) -> int:
     if config.view_prior:
         from training.view_prior import as_fields, settle_view_prior
 
-        prior["view_prior"] = as_fields(settle_view_prior(result.checkpoint_path, data.val))
+        prior["view_prior"] = as_fields(
+            settle_view_prior(result.checkpoint_path, data.val, data.train.mask)
+        )
     checkpoint = Checkpoint.load(result.checkpoint_path)
     summary = write_evaluation(
         checkpoint,

@@ -77,9 +77,10 @@ class TrainConfig:
     # erased the standing / standing-in-an-elevator cue (elevator F1 30.8 with it, 56.8
     # without; 5-view macro-F1 87.67 -> 89.59): results/dsads/recipe/augment.md.
     augment_transforms: tuple[str, ...] | None = ("rotate", "flip", "time_warp")
-    # After training, add the gated view prior to the fusion's attention (training/view_prior.py):
-    # toward the view that scores best alone on validation, only where validation shows a
-    # gain beyond window-sampling luck. A RALIS extension, not in the paper.
+    # After training with views missing, bias the fusion's attention toward the view that
+    # scores best alone on validation (training/view_prior.py; complete-data models are left
+    # alone). A RALIS extension, not in the paper; off until runs it was not drawn from
+    # confirm it.
     view_prior: bool = False
     seed: int = 0
     num_threads: int = 1

@@ -147,7 +147,9 @@ def run_one(config: TrainConfig, out_dir: Path) -> dict[str, Any]:
     if config.view_prior:
         from training.view_prior import as_fields, settle_view_prior
 
-        extra["view_prior"] = as_fields(settle_view_prior(result.checkpoint_path, data.val))
+        extra["view_prior"] = as_fields(
+            settle_view_prior(result.checkpoint_path, data.val, data.train.mask)
+        )
     checkpoint = Checkpoint.load(result.checkpoint_path)
     extra |= {
         "config": config.to_dict(),

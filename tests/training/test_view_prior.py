@@ -99,7 +99,9 @@ def test_gate_table_reads_back_what_the_report_wrote(tmp_path: Path) -> None:
     assert table[3].endswith("| right_leg | 2 | +1.20 | applied | 85.00 | 87.00 | **87.00** |")
 
 
-def test_settling_saves_the_gated_prior_into_the_checkpoint(tmp_path: Path) -> None:
+def test_settling_saves_the_prior_into_the_checkpoint_only_after_missing_view_training(
+    tmp_path: Path,
+) -> None:
     from tests.training.test_export import _checkpoint
 
     checkpoint = _checkpoint()
@@ -117,8 +119,19 @@ def test_settling_saves_the_gated_prior_into_the_checkpoint(tmp_path: Path) -> N
         y=rng.integers(0, len(checkpoint.class_names), 160),
         class_names=list(checkpoint.class_names),
     )
-    prior = settle_view_prior(path, val)
-    expected = [0.0] * len(checkpoint.views)
-    expected[prior.view] = prior.bias  # what the gate let through, 0 if nothing
+    complete = np.ones_like(mask)
+    assert settle_view_prior(path, val, complete) is None
+    assert as_fields(None) is None
+    assert Checkpoint.load(path).model.fusion.score_bias.tolist() == [0.0] * len(names)
+    prior = settle_view_prior(path, val, mask)
+    assert prior is not None
+    assert prior.bias == prior.best_bias  # no gate here
+    expected = [0.0] * len(names)
+    expected[prior.view] = prior.bias
     assert Checkpoint.load(path).model.fusion.score_bias.tolist() == expected
-    assert as_fields(prior)["bias"] == prior.bias
+    assert as_fields(prior) == {
+        "view": prior.view_name,
+        "bias": prior.bias,
+        "best_bias": prior.best_bias,
+        "gain_5th_percentile": prior.gain_low,
+    }
