@@ -165,6 +165,16 @@ def run_one(config: TrainConfig, out_dir: Path) -> dict[str, Any]:
     return write_evaluation(checkpoint, data.test, out_dir, extra=extra)
 
 
+def _report_view_prior(out_dir: Path) -> None:
+    """The view prior's report for a missing-view run (`RUN/view_prior/`), once: these runs
+    are the held-out test of `--view-prior`'s rule (results/dsads/tables/view_prior_gate.md)."""
+    if (out_dir / "view_prior" / "view_prior.md").is_file():
+        return
+    from training.view_prior import apply_to_run
+
+    apply_to_run(out_dir, max_combinations=100)
+
+
 def _mean_std(values: list[float]) -> str:
     if len(values) == 1:
         return f"{values[0]:.2f} (1 seed)"
@@ -324,6 +334,8 @@ def main(argv: list[str] | None = None) -> int:
                 logging.info("run %s %s seed %d -> %s", args.table, variant, seed, out_dir)
                 summary = run_one(config, out_dir)
                 logging.info("done: %s", summary["scenarios"])
+                if PROTOCOL[args.table] != "complete":
+                    _report_view_prior(out_dir)
     table_md = summarise(args.table, runs_dir)
     if args.table in ("table3", "augment"):
         table_md += "\nAll-views test F1 of the classes that carry the gap:\n\n"

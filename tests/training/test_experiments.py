@@ -164,3 +164,21 @@ def test_encoder_variants_change_only_the_encoder_and_reuse_table3_for_the_defau
         tmp_path, "table3", "RALIS"
     )
     assert run_dir(tmp_path, "encoder", "kernel 3") == tmp_path / "encoder" / "kernel_3"
+
+
+def test_missing_view_runs_get_a_view_prior_report_and_complete_ones_do_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import training.experiments as experiments
+    import training.view_prior as view_prior
+
+    reported: list[Path] = []
+    monkeypatch.setattr(
+        experiments, "run_one", lambda config, out_dir: {"scenarios": {"1 view": 0.5}}
+    )
+    monkeypatch.setattr(
+        view_prior, "apply_to_run", lambda run, max_combinations: reported.append(run)
+    )
+    for table in ("table3", "table4"):
+        main([table, "--seeds", "0", "--out", str(tmp_path)])
+    assert reported == [run_dir(tmp_path / "runs", "table4", "RALIS") / "seed0"]
