@@ -85,6 +85,8 @@ def model_card(
     view_rows = "\n".join(
         f"| {v.name} | {v.modality} | {len(v.channels)} | {v.sampling_rate_hz:g} |" for v in views
     )
+    bias = checkpoint.model.fusion.score_bias.tolist()
+    prior = ", ".join(f"+{b:g} on {v.name}" for v, b in zip(views, bias, strict=True) if b)
     scenarios = evaluation.get("scenarios", {})
     score_rows = "\n".join(f"| {k} | {float(v) * 100:.2f} |" for k, v in scenarios.items())
     parity_lines = "\n".join(_parity_line(label, report) for label, report in parity.items())
@@ -115,6 +117,8 @@ masked, never imputed. Classes: {", ".join(checkpoint.class_names)}.
   stopping after {config.patience} epochs without improvement; loss weights classification
   {config.cls_weight:g} / contrastive {config.contrastive_weight:g} / load balance
   {config.balance_weight:g}; seed {config.seed}. Architecture overrides: {config.model or "none"}.
+- Attention prior (added to the fusion's view scores after training, chosen on validation;
+  training/view_prior.py): {prior or "none"}.
 
 ## Test macro-F1 (subjects {_subjects(config.test_subjects)})
 Each scenario is the mean over every combination of that many views.

@@ -30,6 +30,7 @@ def test_release_writes_a_bundle_and_a_card_from_the_checkpoint(tmp_path: Path) 
         augment_transforms=("rotate", "scale"),
     )
     checkpoint = replace(checkpoint, train_config=config, epoch=17, val_macro_f1=0.8123)
+    checkpoint.model.fusion.score_bias[3] = 2.0  # a view prior on the right leg
     run = tmp_path / "run"
     checkpoint.save(run / "checkpoint.pt")
     scenarios = {"1 views": 0.7, "3 views": 0.8, "5 views": 0.9}
@@ -52,6 +53,7 @@ def test_release_writes_a_bundle_and_a_card_from_the_checkpoint(tmp_path: Path) 
     assert "real windows from windows.npz (57 windows x 31 subsets)" in card
     assert "random inputs (64 windows x 31 subsets)" in card
     assert "UCI Daily and Sports Activities" in card
+    assert "training/view_prior.py): +2 on right_leg." in card
 
 
 def test_check_windows_must_hold_every_view(tmp_path: Path) -> None:
