@@ -14,7 +14,7 @@ its validation gain over b = 0 is more than the luck of which windows were drawn
 the 5th percentile of a paired bootstrap of the gain
 (`training.metrics.bootstrap_macro_f1_gain`) is above zero. It was meant to tell when the
 prior helps; on 9 held-out runs its verdict did not predict the test outcome
-(results/dsads/tables/README.md), so the post-training step (`settle_view_prior`) does not
+(results/dsads/tables/view_prior_gate.md), so the post-training step (`settle_view_prior`) does not
 use it and decides by whether views were missing in training instead.
 
 `python -m training.view_prior RUN_DIR...` applies it to finished runs, and `--table FILE`
