@@ -14,6 +14,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnxruntime as ort
@@ -73,17 +74,26 @@ class Parity:
 # ----------------------------------------------------------------------------- model
 
 
-def build_model(seed: int) -> RalisModel:
-    """The default-size RALIS network with random weights, in eval mode.
+def build_model(
+    seed: int, kernel_size: int | None = None, widths: tuple[int, int, int, int] | None = None
+) -> RalisModel:
+    """The RALIS network (default size unless `kernel_size` / `widths` say otherwise) with
+    random weights, in eval mode.
 
     The gate is zero-initialised, which makes every expert tie in top-k; random gate
     weights give a distinct routing so both runtimes must pick the same experts.
     """
     torch.manual_seed(seed)
+    sizes: dict[str, Any] = {}
+    if kernel_size is not None:
+        sizes["kernel_size"] = kernel_size
+    if widths is not None:
+        sizes["encoder_widths"] = widths
     config = RalisConfig(
         views=tuple(ViewConfig(name, CHANNELS) for name in VIEW_NAMES),
         num_classes=NUM_CLASSES,
         embed_dim=EMBED_DIM,
+        **sizes,
     )
     model = RalisModel(config)
     head = model.head
@@ -286,6 +296,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--window-samples", type=int, default=100, help="samples per window (100 = 4 s at 25 Hz)"
     )
+    parser.add_argument(
+        "--kernel-size", type=int, default=None, help="encoder kernel size (default: the model's)"
+    )
+    parser.add_argument(
+        "--widths",
+        type=lambda text: tuple(int(w) for w in text.split(",")),
+        default=None,
+        help="encoder block widths, e.g. 64,128,128,256 (default: the model's)",
+    )
     parser.add_argument("--parity-samples", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out-dir", type=Path, default=RESULTS_DIR)
@@ -368,7 +387,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     env = environment()
     peak = estimate_peak(cpu_info())
-    model = build_model(args.seed)
+    model = build_model(args.seed, args.kernel_size, args.widths)
     modules: dict[str, nn.Module] = {
         "encoder": EncoderForExport(model, VIEW_NAMES[0]).eval(),
         "head": HeadForExport(model).eval(),
@@ -403,6 +422,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"CPU: {cpu['model_name']} (family {cpu['family']}, model {cpu['model']}, "
         f"{cpu['logical_cpus']} logical CPUs), torch {versions['torch']}, onnxruntime "
         f"{versions.get('onnxruntime')}; window {CHANNELS} x {args.window_samples}, "
+        f"encoder widths {'/'.join(map(str, model.config.encoder_widths))}, kernel "
+        f"{model.config.kernel_size}, "
         f"embedding {EMBED_DIM}, {len(VIEW_NAMES)} views, {NUM_CLASSES} classes; median per call "
         f"over >= {plan.min_repeats} calls and >= {plan.min_seconds} s after "
         f"{plan.warmup} warm-up; load average before {format_load(env['load_average'])}, "

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from bench import encoders, loss_scaling
 
@@ -90,3 +91,12 @@ def test_encoders_quick(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     )
     assert payload["peak"]["per_core_gflops"] > 0
     assert (tmp_path / "encoders_quick.png").stat().st_size > 0
+
+
+def test_encoders_bench_builds_the_requested_encoder_size() -> None:
+    model = encoders.build_model(0, kernel_size=9, widths=(64, 128, 128, 256))
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv1d)]
+    assert {c.kernel_size[0] for c in convs} >= {9}
+    assert max(c.out_channels for c in convs) == 256
+    default = encoders.build_model(0)
+    assert max(c.out_channels for c in default.modules() if isinstance(c, torch.nn.Conv1d)) == 128
