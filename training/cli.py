@@ -165,13 +165,11 @@ def train_main(argv: list[str]) -> int:
     config = config_from_args(args)
     data = prepare_data(config)
     result = train(config, args.out, data=data, progress=not args.no_progress)
-    prior: dict[str, Any] = {}
-    if config.view_prior:
-        from training.view_prior import as_fields, settle_view_prior
+    from training.view_prior import after_training
 
-        prior["view_prior"] = as_fields(
-            settle_view_prior(result.checkpoint_path, data.val, data.train.mask)
-        )
+    prior: dict[str, Any] = after_training(
+        config.view_prior, result.checkpoint_path, data.val, data.train.mask
+    )
     checkpoint = Checkpoint.load(result.checkpoint_path)
     summary = write_evaluation(
         checkpoint,

@@ -143,13 +143,11 @@ def run_one(config: TrainConfig, out_dir: Path) -> dict[str, Any]:
 
     data = prepare_data(config)
     result = train(config, out_dir, data=data, progress=False)
-    extra: dict[str, Any] = {}
-    if config.view_prior:
-        from training.view_prior import as_fields, settle_view_prior
+    from training.view_prior import after_training
 
-        extra["view_prior"] = as_fields(
-            settle_view_prior(result.checkpoint_path, data.val, data.train.mask)
-        )
+    extra: dict[str, Any] = after_training(
+        config.view_prior, result.checkpoint_path, data.val, data.train.mask
+    )
     checkpoint = Checkpoint.load(result.checkpoint_path)
     extra |= {
         "config": config.to_dict(),
