@@ -33,3 +33,10 @@ def test_window3s_recipe_changes_only_the_window_length() -> None:
     longer = berkeley_config("trials.npz", seed=0, **RECIPES["window3s"])
     assert longer.window_seconds == 3.0
     assert dataclasses.replace(longer, window_seconds=2.0) == budget
+
+
+def test_kernel9_recipe_changes_only_the_encoder_kernel() -> None:
+    budget = berkeley_config("trials.npz", seed=0, **RECIPES["budget"])
+    wider = berkeley_config("trials.npz", seed=0, **RECIPES["kernel9"])
+    assert wider.model == {"kernel_size": 9}
+    assert dataclasses.replace(wider, model=budget.model) == budget
