@@ -40,6 +40,7 @@ from bench.stream_load import (
     model_views,
     run_streams,
 )
+from bench.timing import time_call
 from service.preprocess import normalise
 from service.runtime import CUDA, ModelRuntime
 from service.settings import DEFAULT_BUNDLE_DIR, Settings
@@ -47,7 +48,8 @@ from service.settings import DEFAULT_BUNDLE_DIR, Settings
 WINDOWS = REPO / "tests" / "fixtures" / "dsads_windows" / "windows.npz"
 SUBSET = REPO / "tests" / "fixtures" / "dsads_subset" / "dsads_subset.zip"
 RESULTS = REPO / "bench" / "results"
-# CUDA convolutions may use TF32 (onnxruntime's default on Ampere and later): allow for it.
+# The service runs CUDA in full FP32 (service/runtime.py, CUDA_OPTIONS): only summation order
+# differs from CPU.
 PROBABILITY_TOLERANCE = 1e-3
 
 
@@ -99,6 +101,30 @@ def parity(bundle: Path, provider: str, threads: int) -> dict[str, Any]:
         "max_embedding_diff": embedding_diff,
         "argmax_agreement": agree / total,
     }
+
+
+def model_cost(bundle: Path, provider: str, threads: int, batches: Sequence[int]) -> list[float]:
+    """Wall ms per batch of the whole model (every encoder, then the head), median of repeats,
+    inputs already in host memory: what the server's model thread pays per batch."""
+    runtime = ModelRuntime.load(bundle, provider, threads)  # type: ignore[arg-type]
+    manifest = runtime.manifest
+    rng = np.random.default_rng(0)
+    costs = []
+    for batch in batches:
+        windows = {
+            v.name: rng.normal(size=(batch, len(v.channels), v.window_samples)).astype(np.float32)
+            for v in manifest.views
+        }
+        mask = np.ones((batch, len(manifest.views)), dtype=np.bool_)
+
+        def whole_model(windows: dict[str, np.ndarray] = windows, mask: np.ndarray = mask) -> None:
+            embeddings = np.stack(
+                [runtime.encode(v.name, windows[v.name]) for v in manifest.views], 1
+            )
+            runtime.head(embeddings, mask)
+
+        costs.append(1e3 * time_call(whole_model, warmup=5, min_seconds=1.0).median)
+    return costs
 
 
 # ----------------------------------------------------------------------------- load
@@ -157,6 +183,26 @@ def load_level(
     }
 
 
+def load_table(levels: Sequence[dict[str, Any]]) -> str:
+    rows = [
+        [lv["streams"], f"{lv['connected']}", f"{lv['predictions_per_s']:.1f}",
+         f"{lv['received']}/{lv['expected']}", lv["errors"], f"{lv['p50_ms']:.1f}",
+         f"{lv['p99_ms']:.1f}", f"{lv['server_cpu_percent']:.0f}",
+         "-" if lv["server_cpu_ms_per_prediction"] is None
+         else f"{lv['server_cpu_ms_per_prediction']:.2f}",
+         f"{lv['mean_batch']:.1f}", f"{lv['server_rss_mib']:.0f}",
+         f"{lv['client_cpu_percent']:.0f}",
+         "-" if lv["client_lag_p99_ms"] is None else f"{lv['client_lag_p99_ms']:.1f}"]
+        for lv in levels
+    ]  # fmt: skip
+    return table(
+        ["streams", "connected", "predictions/s", "delivered", "errors", "p50 (ms)", "p99 (ms)",
+         "server CPU %", "server CPU ms/pred", "mean batch", "server RSS (MiB)", "client CPU %",
+         "client lag p99 (ms)"],
+        rows,
+    )  # fmt: skip
+
+
 def gpu_name() -> str:
     try:
         done = subprocess.run(
@@ -180,6 +226,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="DSADS zip (default: the full one if present, else the committed subset)",
     )  # fmt: skip
     parser.add_argument("--threads", type=int, default=1, help="intra-op threads (CPU parts)")
+    parser.add_argument(
+        "--compare-cpu", action="store_true",
+        help="after the provider's levels, the same levels on CPU (same machine, same run)",
+    )  # fmt: skip
     parser.add_argument("--out", type=Path, default=RESULTS / "gpu_check.json")
     args = parser.parse_args(argv)
     if args.data is None:
@@ -219,6 +269,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         ),  # fmt: skip
         "",
     ]
+    batches = (1, 16, 64, 256)
+    costs = {name: model_cost(args.bundle, name, args.threads, batches)
+             for name in dict.fromkeys([args.provider, "cpu"])}  # fmt: skip
+    lines += [
+        "Raw model, wall ms per batch (every encoder + head, median; per prediction in brackets):",
+        "",
+        table(["provider"] + [f"batch {b}" for b in batches],
+              [[name] + [f"{c:.2f} ({c / b:.3f})" for c, b in zip(cost, batches, strict=True)]
+               for name, cost in costs.items()]),
+        "",
+    ]  # fmt: skip
+    check["model_ms_per_batch"] = {"batches": list(batches), **costs}
     print("\n".join(lines), flush=True)
     if not ok:
         print(f"parity FAILED (tolerance {PROBABILITY_TOLERANCE:g}, CUDA used: {used_cuda})")
@@ -233,36 +295,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         load_recordings(args.data, max(args.streams), subjects, args.warmup + args.duration + 10),
         model_views(info),
     )
-    levels = []
-    for streams in args.streams:
-        level = load_level(args.bundle, args.provider, book, info, streams, args)
-        levels.append(level)
-        print(f"  {streams} streams: {level['received']}/{level['expected']}, "
-              f"p99 {level['p99_ms']:.1f} ms", file=sys.stderr)  # fmt: skip
-    rows = [
-        [lv["streams"], f"{lv['connected']}", f"{lv['predictions_per_s']:.1f}",
-         f"{lv['received']}/{lv['expected']}", lv["errors"], f"{lv['p50_ms']:.1f}",
-         f"{lv['p99_ms']:.1f}", f"{lv['server_cpu_percent']:.0f}",
-         "-" if lv["server_cpu_ms_per_prediction"] is None
-         else f"{lv['server_cpu_ms_per_prediction']:.2f}",
-         f"{lv['mean_batch']:.1f}", f"{lv['server_rss_mib']:.0f}",
-         f"{lv['client_cpu_percent']:.0f}",
-         "-" if lv["client_lag_p99_ms"] is None else f"{lv['client_lag_p99_ms']:.1f}"]
-        for lv in levels
-    ]  # fmt: skip
-    load = table(
-        ["streams", "connected", "predictions/s", "delivered", "errors", "p50 (ms)", "p99 (ms)",
-         "server CPU %", "server CPU ms/pred", "mean batch", "server RSS (MiB)", "client CPU %",
-         "client lag p99 (ms)"],
-        rows,
-    )  # fmt: skip
-    print(
-        f"Streams on {args.provider} (binary frames, 5 sensors, hop 1 s, {args.warmup:g} s "
-        f"warm-up + {args.duration:g} s measured, a fresh server per level, data {args.data.name}):"
-        f"\n\n{load}\n\nelapsed {time.monotonic() - started:.0f} s"
-    )
+    providers = [args.provider] + (["cpu"] if args.compare_cpu and args.provider != "cpu" else [])
+    levels: dict[str, list[dict[str, Any]]] = {}
+    for provider in providers:
+        levels[provider] = []
+        for streams in args.streams:
+            level = load_level(args.bundle, provider, book, info, streams, args)
+            levels[provider].append(level)
+            print(f"  {provider}, {streams} streams: {level['received']}/{level['expected']}, "
+                  f"p99 {level['p99_ms']:.1f} ms", file=sys.stderr)  # fmt: skip
+    for provider in providers:
+        print(
+            f"Streams on {provider} (binary frames, 5 sensors, hop 1 s, {args.warmup:g} s "
+            f"warm-up + {args.duration:g} s measured, a fresh server per level, data "
+            f"{args.data.name}):\n\n{load_table(levels[provider])}\n"
+        )
+    print(f"elapsed {time.monotonic() - started:.0f} s")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    payload = {"parity": check, "ok": True, "levels": levels, "gpu": gpu_name(),
+    payload = {"parity": check, "ok": True, "levels": levels[args.provider],
+               "levels_by_provider": levels, "gpu": gpu_name(),
                "load_average": os.getloadavg(), "provider": args.provider}  # fmt: skip
     args.out.write_text(json.dumps(payload, indent=2) + "\n")
     return 0

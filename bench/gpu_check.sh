@@ -4,7 +4,8 @@
 #      Dockerfile's gpu target does) into a fresh venv from this checkout;
 #   2. check the CUDA provider's parity against CPU on the committed real DSADS windows
 #      (tests/fixtures/dsads_windows/windows.npz, all 31 sensor subsets);
-#   3. run the stream load on CUDA at 1, 10, 100 and 1000 streams and print one table.
+#   3. time the raw model on CUDA and CPU, then run the stream load at 1, 10, 100 and 1000
+#      streams on CUDA and, as the baseline of the same run, on CPU; print the tables.
 #
 #   bench/gpu_check.sh [VENV]                  (default build/venv-gpu)
 #   bench/gpu_check.sh --wheels DIR [TARGET]   no package index: see below
@@ -74,5 +75,5 @@ echo "   installed in $((SECONDS - started)) s"
 echo "== parity against CPU, then streams on CUDA"
 # timeout: the whole command must end within 10 minutes, install included.
 timeout --signal=TERM $((590 - (SECONDS - started)))s \
-    "$python" -m bench.gpu_check --provider cuda --streams 1 10 100 1000
+    "$python" -m bench.gpu_check --provider cuda --streams 1 10 100 1000 --compare-cpu
 echo "gpu_check: done in $((SECONDS - started)) s"

@@ -27,6 +27,10 @@ logger = logging.getLogger(__name__)
 
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
+# Full FP32 on CUDA: with onnxruntime's default TF32 convolutions the H200 moved probabilities by
+# up to 0.04 from CPU on real windows (BENCHMARKS.md, GPU check), and a model this small gains
+# nothing measurable from tensor cores.
+CUDA_OPTIONS = {"use_tf32": "0"}
 
 
 class HeadResult(NamedTuple):
@@ -102,7 +106,9 @@ class ModelRuntime:
             if file not in by_file:
                 try:
                     session = ort.InferenceSession(
-                        str(bundle_dir / file), sess_options=options, providers=providers
+                        str(bundle_dir / file),
+                        sess_options=options,
+                        providers=[(p, CUDA_OPTIONS) if p == CUDA else p for p in providers],
                     )
                 except Exception as exc:  # onnxruntime raises its own untyped errors
                     raise BundleError(

@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import onnxruntime as ort
 import pytest
 
 from ralis.bundle import BundleError, load_manifest, sha256_of, write_manifest
@@ -31,6 +32,23 @@ def test_cuda_without_gpu_falls_back_to_cpu_with_a_warning(
     assert runtime.provider == expected
     if expected == CPU:
         assert "falling back to CPU" in caplog.text
+
+
+def test_cuda_sessions_run_in_full_fp32(tiny_bundle: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """TF32 moved probabilities by 0.04 on an H200: CUDA sessions must ask for use_tf32 = 0."""
+    requested: list[object] = []
+    real_session = ort.InferenceSession
+
+    def recording_session(path: str, sess_options: object, providers: list[object]) -> object:
+        requested.append(providers)
+        return real_session(path, sess_options=sess_options, providers=[CPU])
+
+    monkeypatch.setattr(ort, "get_available_providers", lambda: [CUDA, CPU])
+    monkeypatch.setattr(ort, "InferenceSession", recording_session)
+    ModelRuntime.load(tiny_bundle, "cuda", 1)
+    assert requested
+    for providers in requested:
+        assert providers == [(CUDA, {"use_tf32": "0"}), CPU]
 
 
 def test_encoder_and_head_outputs(tiny_bundle: Path) -> None:
