@@ -297,18 +297,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     providers = [args.provider] + (["cpu"] if args.compare_cpu and args.provider != "cpu" else [])
     levels: dict[str, list[dict[str, Any]]] = {}
-    for provider in providers:
+    for provider in providers:  # each table as soon as it is measured: a timeout keeps it
         levels[provider] = []
         for streams in args.streams:
             level = load_level(args.bundle, provider, book, info, streams, args)
             levels[provider].append(level)
             print(f"  {provider}, {streams} streams: {level['received']}/{level['expected']}, "
                   f"p99 {level['p99_ms']:.1f} ms", file=sys.stderr)  # fmt: skip
-    for provider in providers:
         print(
             f"Streams on {provider} (binary frames, 5 sensors, hop 1 s, {args.warmup:g} s "
             f"warm-up + {args.duration:g} s measured, a fresh server per level, data "
-            f"{args.data.name}):\n\n{load_table(levels[provider])}\n"
+            f"{args.data.name}):\n\n{load_table(levels[provider])}\n",
+            flush=True,
         )
     print(f"elapsed {time.monotonic() - started:.0f} s")
     args.out.parent.mkdir(parents=True, exist_ok=True)
