@@ -74,6 +74,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.bundle_dir,
         settings.execution_provider,
         settings.intra_op_threads,
+        settings.max_batch_size,
     )
     manifest = runtime.manifest
     predictor = Predictor(runtime, settings, state.metrics)

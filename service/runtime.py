@@ -30,7 +30,24 @@ CUDA = "CUDAExecutionProvider"
 # Full FP32 on CUDA: with onnxruntime's default TF32 convolutions the H200 moved probabilities by
 # up to 0.04 from CPU on real windows (BENCHMARKS.md, GPU check), and a model this small gains
 # nothing measurable from tensor cores.
-CUDA_OPTIONS = {"use_tf32": "0"}
+CUDA_OPTIONS = {"use_tf32": "0", "cudnn_conv_algo_search": "HEURISTIC"}
+
+
+def batch_bucket(rows: int) -> int:
+    """The batch size a CUDA session runs `rows` at: the next power of two.
+
+    cuDNN prepares its convolutions once per input shape, at a cost of many milliseconds of
+    CPU; with every batch size from 1 to 64 in play, 100 streams on an H200 spent 11-13 ms of
+    server CPU per prediction preparing them (BENCHMARKS.md, GPU check). Powers of two leave
+    7 shapes up to 64, all prepared at start-up; the padding costs the GPU next to nothing.
+    """
+    return 1 << (rows - 1).bit_length()
+
+
+def _pad_rows(array: npt.NDArray[Any], rows: int) -> npt.NDArray[Any]:
+    """`array` with its first row repeated up to `rows` rows (valid inputs, never NaN)."""
+    extra = rows - array.shape[0]
+    return array if extra == 0 else np.concatenate([array, np.repeat(array[:1], extra, axis=0)])
 
 
 class HeadResult(NamedTuple):
@@ -79,6 +96,7 @@ class ModelRuntime:
         self._encoders = encoders  # by view name; views sharing a file share a session
         self._head = head
         self.provider = provider
+        self._bucketed = provider == CUDA  # on CPU, padding would cost compute and save nothing
 
     @classmethod
     def load(
@@ -86,8 +104,10 @@ class ModelRuntime:
         bundle_dir: Path,
         execution_provider: ExecutionProvider = "auto",
         intra_op_threads: int = 0,
+        max_batch_size: int = 64,
     ) -> ModelRuntime:
-        """Verify the bundle's hashes, open its sessions, check their I/O and warm them up.
+        """Verify the bundle's hashes, open its sessions, check their I/O and warm them up
+        (on CUDA at every batch bucket up to `max_batch_size`).
 
         Raises:
             BundleError: the bundle is missing, tampered with or does not match the contract.
@@ -127,7 +147,7 @@ class ModelRuntime:
         if providers[0] == CUDA and actual != CUDA:
             logger.warning("CUDA execution provider failed to initialise; running on %s", actual)
         runtime = cls(bundle_dir, manifest, encoders, head, actual)
-        runtime.warm_up()
+        runtime.warm_up(max_batch_size)
         logger.info(
             "loaded model %s %s from %s on %s",
             manifest.model_name,
@@ -143,27 +163,41 @@ class ModelRuntime:
 
     def encode(self, view: str, windows: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         """(B, C, T) normalised windows of one view -> (B, D) embeddings."""
+        rows = windows.shape[0]
+        if self._bucketed:
+            windows = _pad_rows(windows, batch_bucket(rows))
         (embedding,) = self._encoders[view].session.run([ENCODER_OUTPUT], {ENCODER_INPUT: windows})
-        return np.asarray(embedding, dtype=np.float32)
+        return np.asarray(embedding[:rows], dtype=np.float32)
 
     def head(
         self, embeddings: npt.NDArray[np.float32], view_mask: npt.NDArray[np.bool_]
     ) -> HeadResult:
         """(B, V, D) embeddings in manifest view order and (B, V) mask -> the head's outputs."""
+        rows = embeddings.shape[0]
+        if self._bucketed:
+            bucket = batch_bucket(rows)
+            embeddings, view_mask = _pad_rows(embeddings, bucket), _pad_rows(view_mask, bucket)
         feeds = {HEAD_INPUTS[0]: embeddings, HEAD_INPUTS[1]: view_mask}
         outputs = self._head.session.run(list(HEAD_OUTPUTS), feeds)
-        return HeadResult(*(np.asarray(o, dtype=np.float32) for o in outputs))
+        return HeadResult(*(np.asarray(o[:rows], dtype=np.float32) for o in outputs))
 
-    def warm_up(self) -> None:
-        """Run every session once so the first request does not pay for lazy initialisation."""
+    def warm_up(self, max_batch_size: int = 1) -> None:
+        """Run every session so the first requests do not pay for lazy initialisation: at
+        batch 1, and on CUDA at every bucket up to `max_batch_size`."""
         dim = self.manifest.embedding_dim
-        for view in self.manifest.views:
-            window = np.zeros((1, len(view.channels), view.window_samples), dtype=np.float32)
-            self.encode(view.name, window)
         num_views = len(self.manifest.views)
-        self.head(
-            np.zeros((1, num_views, dim), dtype=np.float32), np.ones((1, num_views), dtype=np.bool_)
-        )
+        batches = [1]
+        if self._bucketed:
+            while batches[-1] < max_batch_size:
+                batches.append(batches[-1] * 2)
+        for batch in batches:
+            for view in self.manifest.views:
+                shape = (batch, len(view.channels), view.window_samples)
+                self.encode(view.name, np.zeros(shape, dtype=np.float32))
+            self.head(
+                np.zeros((batch, num_views, dim), dtype=np.float32),
+                np.ones((batch, num_views), dtype=np.bool_),
+            )
 
 
 def _fixed_dims(shape: list[Any]) -> list[int | None]:

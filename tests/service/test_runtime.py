@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import shutil
 from pathlib import Path
@@ -11,7 +12,7 @@ import onnxruntime as ort
 import pytest
 
 from ralis.bundle import BundleError, load_manifest, sha256_of, write_manifest
-from service.runtime import CPU, CUDA, ModelRuntime, choose_providers
+from service.runtime import CPU, CUDA, ModelRuntime, batch_bucket, choose_providers
 from tests.service.bundle_factory import EMBEDDING_DIM, VIEWS, build_bundle
 
 
@@ -35,7 +36,8 @@ def test_cuda_without_gpu_falls_back_to_cpu_with_a_warning(
 
 
 def test_cuda_sessions_run_in_full_fp32(tiny_bundle: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """TF32 moved probabilities by 0.04 on an H200: CUDA sessions must ask for use_tf32 = 0."""
+    """TF32 moved probabilities by 0.04 on an H200, and cuDNN's exhaustive search per input
+    shape cost seconds of latency: CUDA sessions ask for full FP32 and heuristic choice."""
     requested: list[object] = []
     real_session = ort.InferenceSession
 
@@ -48,7 +50,46 @@ def test_cuda_sessions_run_in_full_fp32(tiny_bundle: Path, monkeypatch: pytest.M
     ModelRuntime.load(tiny_bundle, "cuda", 1)
     assert requested
     for providers in requested:
-        assert providers == [(CUDA, {"use_tf32": "0"}), CPU]
+        assert providers == [
+            (CUDA, {"use_tf32": "0", "cudnn_conv_algo_search": "HEURISTIC"}),
+            CPU,
+        ]
+
+
+def test_batch_buckets_are_the_next_power_of_two() -> None:
+    powers = [1, 2, 4, 8, 16, 32, 64, 128]
+    for rows in range(1, 129):
+        assert batch_bucket(rows) == min(p for p in powers if p >= rows), rows
+
+
+def test_bucketed_batches_give_the_unpadded_outputs(tiny_bundle: Path) -> None:
+    """As on CUDA: a batch of 5 runs as 8 rows; the caller still gets exactly its 5 rows."""
+    plain = ModelRuntime.load(tiny_bundle, "cpu", 1)
+    bucketed = ModelRuntime.load(tiny_bundle, "cpu", 1)
+    bucketed._bucketed = True  # what a CUDA provider sets
+    seen_rows: list[int] = []
+    real = bucketed._encoders["torso"]
+
+    class SpySession:
+        def run(self, outputs: list[str], feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+            seen_rows.append(next(iter(feeds.values())).shape[0])
+            result: list[np.ndarray] = real.session.run(outputs, feeds)
+            return result
+
+    bucketed._encoders["torso"] = dataclasses.replace(real, session=SpySession())
+    rng = np.random.default_rng(1)
+    windows = rng.normal(size=(5, 3, 100)).astype(np.float32)
+    embeddings = bucketed.encode("torso", windows)
+    assert seen_rows == [8]
+    np.testing.assert_allclose(embeddings, plain.encode("torso", windows), rtol=1e-5, atol=1e-5)
+
+    stacked = np.repeat(embeddings[:, None, :], len(VIEWS), axis=1)
+    mask = rng.random((5, len(VIEWS))) < 0.5
+    mask[:, 0] = True
+    ours, reference = bucketed.head(stacked, mask), plain.head(stacked, mask)
+    for got, want in zip(ours, reference, strict=True):
+        assert got.shape[0] == 5
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
 
 
 def test_encoder_and_head_outputs(tiny_bundle: Path) -> None:
