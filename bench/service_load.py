@@ -230,6 +230,8 @@ def server_env(args: argparse.Namespace) -> dict[str, str]:
     env = {"RALIS_MAX_STREAMS": str(args.max_streams), "RALIS_MAX_STREAMS_PER_CLIENT": "0"}
     if args.intra_op_threads is not None:
         env["RALIS_INTRA_OP_THREADS"] = str(args.intra_op_threads)
+    if args.gil_switch_interval_ms is not None:
+        env["RALIS_GIL_SWITCH_INTERVAL_MS"] = str(args.gil_switch_interval_ms)
     return env
 
 
@@ -542,6 +544,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="server processes (RALIS_WORKERS)")  # fmt: skip
     parser.add_argument("--intra-op-threads", type=int, default=None,
                         help="RALIS_INTRA_OP_THREADS (default: the service's)")  # fmt: skip
+    parser.add_argument(
+        "--gil-switch-interval-ms", type=float, default=None,
+        help="RALIS_GIL_SWITCH_INTERVAL_MS (default: the service's)",
+    )  # fmt: skip
     parser.add_argument("--out-dir", type=Path, default=RESULTS_DIR)
     args = parser.parse_args(argv)
     quick = args.quick
@@ -567,6 +573,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.intra_op_threads
         if args.intra_op_threads is not None
         else Settings.model_fields["intra_op_threads"].default
+    )
+    switch_ms = (
+        args.gil_switch_interval_ms
+        if args.gil_switch_interval_ms is not None
+        else Settings.model_fields["gil_switch_interval_ms"].default
     )
     load_before = load_average()
     started = time.monotonic()
@@ -640,7 +651,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"Bundle {info['name']} {info['version']} ({len(views)} views, window "
         f"{info['window_seconds']:g} s); server: `ralis serve`, uvicorn, "
         f"{args.workers} worker{'s' if args.workers > 1 else ''} (server CPU and RSS summed "
-        f"over its processes), intra-op threads {threads}, "
+        f"over its processes), intra-op threads {threads}, GIL switch interval {switch_ms:g} ms, "
         f"RALIS_MAX_STREAMS={args.max_streams} per worker, other settings default; client: "
         f"this process, one event loop. Streams start at random phases within "
         f"{'one hop' if args.phase_spread is None else f'{args.phase_spread:g} s'}; "
@@ -728,6 +739,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "workers": args.workers,
             "phase_spread_s": args.phase_spread,
             "intra_op_threads": threads,
+            "gil_switch_interval_ms": switch_ms,
             "max_streams": args.max_streams,
             "warmup_s": args.warmup,
             "duration_s": args.duration,

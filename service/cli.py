@@ -116,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _serve(settings: Settings, slot: WorkerSlot | None) -> int:
     """Serve on the configured address (a worker: on its own SO_REUSEPORT socket)."""
+    sys.setswitchinterval(settings.gil_switch_interval_ms / 1e3)
     app = create_app(settings, metrics_dir=slot.metrics_dir if slot else None)
     config = uvicorn.Config(
         app,

@@ -42,6 +42,11 @@ class Settings(BaseSettings):
     max_batch_size: int = Field(default=64, ge=1, le=4096)
     max_batch_wait_ms: float = Field(default=2.0, ge=0.0, le=1000.0)
     max_queue_size: int = Field(default=4096, ge=1)  # pending predictions before 503
+    # How long the event loop may hold the GIL before the model thread gets it back after a
+    # session call (Python's sys.setswitchinterval; its default is 5 ms). Each batch makes six
+    # session calls, and with a busy loop each waited up to the full interval
+    # (bench/model_thread.py).
+    gil_switch_interval_ms: float = Field(default=5.0, ge=0.05, le=100.0)
 
     # Input preparation.
     min_window_fraction: float = Field(default=0.9, gt=0.0, le=1.0)

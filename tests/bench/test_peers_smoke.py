@@ -57,15 +57,19 @@ def test_gpu_check_runs_its_steps_on_cpu(tmp_path: Path) -> None:
     assert payload["parity"]["argmax_agreement"] == 1.0
     assert payload["parity"]["max_probability_diff"] == 0.0  # CPU against CPU
     assert payload["parity"]["subsets"] == 31
+    model_ms = payload["parity"]["model_ms_per_batch"]
+    assert model_ms["batches"] == [1, 16, 64, 256]
+    assert len(model_ms["cpu"]) == 4 and all(ms > 0 for ms in model_ms["cpu"])
     (level,) = payload["levels"]
     assert level["received"] == level["expected"] > 0 and level["errors"] == 0
 
 
-def test_gpu_check_sh_fails_fast_without_a_gpu() -> None:
+@pytest.mark.parametrize("args", [["/nonexistent-venv"], ["--wheels", "/nonexistent-wheels"]])
+def test_gpu_check_sh_fails_fast_without_a_gpu(args: list[str]) -> None:
     if subprocess.run(["sh", "-c", "command -v nvidia-smi"], capture_output=True).returncode == 0:
         pytest.skip("nvidia-smi is present: this machine may have a GPU")
     done = subprocess.run(
-        ["bash", str(REPO / "bench" / "gpu_check.sh"), "/nonexistent-venv"],
+        ["bash", str(REPO / "bench" / "gpu_check.sh"), *args],
         capture_output=True, text=True, timeout=30,
     )  # fmt: skip
     assert done.returncode == 3

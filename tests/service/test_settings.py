@@ -45,6 +45,7 @@ def test_api_keys_are_not_in_the_repr() -> None:
         ("min_window_fraction", 1.5, "less than or equal to 1"),
         ("max_batch_size", 0, "greater than or equal to 1"),
         ("hop_s", 0.01, "greater than or equal to 0.1"),
+        ("gil_switch_interval_ms", 0.0, "greater than or equal to 0.05"),
         ("api_keys", "short", "at least 16"),
         ("api_keys", "a key with spaces in it", "whitespace"),
     ],
