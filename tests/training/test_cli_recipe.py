@@ -42,3 +42,8 @@ def test_view_prior_is_opt_in() -> None:
     assert not _config().view_prior
     assert _config("--view-prior").view_prior
     assert not _config("--no-view-prior").view_prior
+
+
+def test_kernel_size_overrides_the_encoder_only_when_given() -> None:
+    assert "kernel_size" not in _config().model
+    assert _config("--kernel-size", "9").model["kernel_size"] == 9
