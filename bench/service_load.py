@@ -90,7 +90,7 @@ class Record:
     """One measured level (streams or HTTP) as it goes into the JSON and the tables."""
 
     kind: str  # "stream" or "http"
-    label: str  # "json", "binary", "/v1/predict", "/v1/predict/batch"
+    label: str  # "json", "json-chunks", "binary", "/v1/predict", "/v1/predict/batch"
     level: int  # streams or concurrency
     measure_s: float
     hop_s: float
@@ -520,7 +520,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="DSADS zip or folder")
     parser.add_argument("--subjects", type=int, nargs="+", default=list(TEST_SUBJECTS))
     parser.add_argument("--streams", type=int, nargs="+", default=None)
-    parser.add_argument("--formats", nargs="+", choices=["json", "binary"], default=None)
+    parser.add_argument(
+        "--formats", nargs="+", choices=["json", "json-chunks", "binary"], default=None
+    )
     parser.add_argument("--warmup", type=float, default=None, help="seconds before measuring")
     parser.add_argument("--duration", type=float, default=None, help="measured seconds per level")
     parser.add_argument("--grace", type=float, default=5.0, help="wait for late predictions (s)")

@@ -35,7 +35,9 @@ from ralis.client import dsads
 from ralis.client.replay import CHUNK_S, MEAN_OFF_CHUNKS
 from ralis.frames import SampleChunk, encode_frame
 
-FrameFormat = Literal["json", "binary"]
+# json: a message per sensor chunk; json-chunks: one `chunks` message per tick; binary: a frame
+# per tick.
+FrameFormat = Literal["json", "json-chunks", "binary"]
 # shared/ lies beside the repository (as on the development and CI machines).
 DEFAULT_DATA = (
     Path(__file__).resolve().parents[2]
@@ -149,6 +151,14 @@ class MessageBook:
             f'"rate_hz":{dsads.RATE_HZ!r},"samples":{samples}}}'
         ).encode()
 
+    def chunks_message(self, recording: int, views: Sequence[int], chunk: int, t0: float) -> bytes:
+        """One JSON `chunks` message holding the chunk of each of `views`, all at `t0`."""
+        items = []
+        for view in views:
+            body = self.message(recording, view, chunk, t0).decode()
+            items.append("{" + body[body.index('"sensor"') :])  # the samples message's fields
+        return ('{"type":"chunks","chunks":[' + ",".join(items) + "]}").encode()
+
     def frame(self, recording: int, views: Sequence[int], chunk: int, t0: float) -> bytes:
         """One binary frame holding the chunk of each of `views`, all placed at `t0`."""
         chunk %= self.chunks_per_recording
@@ -252,7 +262,7 @@ class LoadPlan:
     drop_rate: float = 0.0  # fraction of time each sensor is off (soak); 0: always on
     grace_s: float = 5.0  # after the last send, how long to wait for the last predictions
     seed: int = 0
-    frame_format: FrameFormat = "json"  # json: a message per sensor; binary: a frame per tick
+    frame_format: FrameFormat = "json"
     first_t_end: float = 0.0  # no prediction is expected before the first window is covered
     # Start phases are uniform over [0, phase_spread_s); None: over one hop.
     phase_spread_s: float | None = None
@@ -353,6 +363,8 @@ async def _send_stream(
             continue
         if plan.frame_format == "binary":
             messages = [book.frame(recording, sending, first_chunk + tick, t0)]
+        elif plan.frame_format == "json-chunks":
+            messages = [book.chunks_message(recording, sending, first_chunk + tick, t0)]
         else:
             messages = [book.message(recording, v, first_chunk + tick, t0) for v in sending]
         for position, message in enumerate(messages):
@@ -363,7 +375,7 @@ async def _send_stream(
                     stats.measured.add(t_end)
                     stats.lags_s.append(now - due)
             try:
-                await ws.send(message, text=plan.frame_format == "json")
+                await ws.send(message, text=plan.frame_format != "binary")
             except ConnectionClosed:
                 return
             stats.messages_sent += 1

@@ -9,14 +9,21 @@ shape and values where they are used (`timeline.py`).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import pydantic_core
 from pydantic import ValidationError
 
+from ralis.frames import MAX_CHUNKS
 from service.errors import ServiceError
 from service.frames import decode_frame, is_binary_frame
-from service.schemas import CLIENT_MESSAGE, AuthMessage, ConfigMessage, SamplesMessage
+from service.schemas import (
+    CLIENT_MESSAGE,
+    AuthMessage,
+    ChunksMessage,
+    ConfigMessage,
+    SamplesMessage,
+)
 
 
 class Chunk(Protocol):
@@ -44,8 +51,10 @@ class JsonChunk(NamedTuple):
 Command = ConfigMessage | AuthMessage | Sequence[Chunk]
 
 _SAMPLES_KEYS = frozenset({"type", "sensor", "samples", "t0", "rate_hz"})
+_CHUNK_KEYS = frozenset({"sensor", "samples", "t0", "rate_hz"})
 _HINT = (
-    'expected {"type": "samples", "sensor", "samples", "t0"?, "rate_hz"?} or '
+    'expected {"type": "samples", "sensor", "samples", "t0"?, "rate_hz"?}, '
+    '{"type": "chunks", "chunks": [{"sensor", "samples", "t0"?, "rate_hz"?}, ...]} or '
     '{"type": "config", "hop_s"?, "stale_after_s"?}'
 )
 
@@ -72,9 +81,9 @@ def parse_message(raw: str | bytes, views: Sequence[str]) -> Command:
         data = pydantic_core.from_json(raw)
     except ValueError:
         data = None  # pydantic's validation below says what is wrong, with the position
-    fast = _samples_chunk(data) if data is not None else None
+    fast = _fast_chunks(data) if data is not None else None
     if fast is not None:
-        return [fast]
+        return fast
     try:
         message = (
             CLIENT_MESSAGE.validate_json(raw)
@@ -85,17 +94,36 @@ def parse_message(raw: str | bytes, views: Sequence[str]) -> Command:
         raise ServiceError("bad_message", _describe(exc)) from None
     if isinstance(message, SamplesMessage):
         return [JsonChunk(message.sensor, message.samples, message.t0, message.rate_hz)]
+    if isinstance(message, ChunksMessage):
+        return [JsonChunk(c.sensor, c.samples, c.t0, c.rate_hz) for c in message.chunks]
     return message
 
 
-def _samples_chunk(data: object) -> JsonChunk | None:
-    """A well-formed samples message as a chunk; None sends it through full validation."""
-    if (
-        not isinstance(data, dict)
-        or data.get("type") != "samples"
-        or not data.keys() <= _SAMPLES_KEYS
-    ):
+def _fast_chunks(data: object) -> list[JsonChunk] | None:
+    """A well-formed samples or chunks message as chunks; None sends it through full
+    validation (which says what is wrong)."""
+    if not isinstance(data, dict):
         return None
+    kind = data.get("type")
+    if kind == "samples" and data.keys() <= _SAMPLES_KEYS:
+        chunk = _fast_chunk(data)
+        return None if chunk is None else [chunk]
+    items = data.get("chunks")
+    if kind != "chunks" or data.keys() != {"type", "chunks"} or not isinstance(items, list):
+        return None
+    if not 1 <= len(items) <= MAX_CHUNKS:
+        return None
+    chunks = []
+    for item in items:
+        chunk = _fast_chunk(item) if isinstance(item, dict) and item.keys() <= _CHUNK_KEYS else None
+        if chunk is None:
+            return None
+        chunks.append(chunk)
+    return chunks
+
+
+def _fast_chunk(data: dict[str, Any]) -> JsonChunk | None:
+    """One chunk's fields, if their types are right (values are checked when appended)."""
     sensor, samples = data.get("sensor"), data.get("samples")
     t0, rate_hz = data.get("t0"), data.get("rate_hz")
     if not isinstance(sensor, str) or not isinstance(samples, list):

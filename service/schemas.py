@@ -6,6 +6,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, TypeAdapter, model_validator
 
+from ralis.frames import MAX_CHUNKS
+
 Samples = Annotated[
     list[list[float]],
     Field(description="A window of samples, oldest first; each row holds one value per channel."),
@@ -143,6 +145,34 @@ class SamplesMessage(BaseModel):
     )
 
 
+class Chunk(BaseModel):
+    """One sensor's chunk of samples inside a `chunks` message."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sensor: str
+    samples: Samples
+    t0: float | None = Field(
+        default=None,
+        description="Time (s) of the first sample; absent: right after the sensor's last chunk.",
+    )
+    rate_hz: float | None = Field(
+        default=None, description="Sampling rate; absent: the last one given, or the model's."
+    )
+
+
+class ChunksMessage(BaseModel):
+    """Client -> server: chunks of several sensors in one message, applied in order.
+
+    The JSON counterpart of a binary frame: one message per tick instead of one per sensor
+    costs the server less (BENCHMARKS.md section 12). A bad chunk stops the rest."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["chunks"]
+    chunks: list[Chunk] = Field(min_length=1, max_length=MAX_CHUNKS)
+
+
 class ConfigMessage(BaseModel):
     """Client -> server: change this stream's settings."""
 
@@ -177,9 +207,11 @@ class AuthMessage(BaseModel):
     token: str
 
 
-ClientMessage = Annotated[SamplesMessage | ConfigMessage | AuthMessage, Field(discriminator="type")]
-CLIENT_MESSAGE: TypeAdapter[SamplesMessage | ConfigMessage | AuthMessage] = TypeAdapter(
-    ClientMessage
+ClientMessage = Annotated[
+    SamplesMessage | ChunksMessage | ConfigMessage | AuthMessage, Field(discriminator="type")
+]
+CLIENT_MESSAGE: TypeAdapter[SamplesMessage | ChunksMessage | ConfigMessage | AuthMessage] = (
+    TypeAdapter(ClientMessage)
 )
 
 

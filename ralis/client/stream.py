@@ -8,8 +8,8 @@
 What it does for you:
 
 - **Binary frames, batched** (the cheap path for client and server, `ralis/frames.py`): the
-  chunks pushed within `batch_interval_s` of each other go out as one frame; JSON messages
-  with `frame_format="json"`.
+  chunks pushed within `batch_interval_s` of each other go out as one frame; with
+  `frame_format="json"`, as one JSON `chunks` message.
 - **Explicit sample times**: each chunk is sent with its `t0` and rate, computed as the server
   would (right after the sensor's previous chunk, 0 for its first) when not given.
 - **Reconnect with exponential backoff** (`Backoff`) after a lost connection, a restart or a
@@ -130,7 +130,8 @@ class StreamClient:
         url: the stream URL (`ws://host:port/v1/stream`) or the service's base URL.
         api_key: sent as `Authorization: Bearer <key>` when the service needs one.
         frame_format: "binary" (default, several sensors' chunks per frame) or "json".
-        batch_interval_s: chunks pushed within this long after one another share a frame.
+        batch_interval_s: chunks pushed within this long after one another share a frame (or,
+            in JSON, a `chunks` message).
         max_queue: chunks waiting to be sent before `send` waits (backpressure).
         hop_s, stale_after_s: stream settings sent as a config message (default: the server's).
         backoff: reconnect policy; None: a lost connection ends the stream with an error.
@@ -371,39 +372,39 @@ class StreamClient:
             raise RuntimeError("the stream is closed")
 
     def _payloads(self, chunks: Sequence[_Chunk]) -> list[str | bytes]:
-        """Frames (binary) or messages (JSON) carrying `chunks` in order."""
-        if self.frame_format == "json":
-            return [
-                json.dumps(
-                    {
-                        "type": "samples",
-                        "sensor": c.sensor,
-                        "t0": c.t0,
-                        "rate_hz": c.rate_hz,
-                        "samples": c.samples.tolist(),
-                    }
-                )
-                for c in chunks
-            ]
+        """Frames (binary) or messages (JSON) carrying `chunks` in order: as few as the size
+        and span limits allow (a JSON group of several chunks is one `chunks` message)."""
+        binary = self.frame_format == "binary"
+        per_value = 4 if binary else JSON_BYTES_PER_VALUE
         payloads: list[str | bytes] = []
         group: list[_Chunk] = []
         size, first_t0 = FRAME_HEADER.size, math.inf
         max_span = MAX_FRAME_SPAN_HOPS * self.hop_s
         for chunk in chunks:
-            chunk_size = CHUNK_HEADER.size + 4 * chunk.samples.size
+            chunk_size = CHUNK_HEADER.size + per_value * chunk.samples.size
             if group and (
                 len(group) == MAX_CHUNKS
                 or size + chunk_size > self._max_frame_bytes
                 or chunk.t_end - min(first_t0, chunk.t0) > max_span
             ):
-                payloads.append(self._frame(group))
+                payloads.append(self._frame(group) if binary else self._json_message(group))
                 group, size, first_t0 = [], FRAME_HEADER.size, math.inf
             group.append(chunk)
             size += chunk_size
             first_t0 = min(first_t0, chunk.t0)
         if group:
-            payloads.append(self._frame(group))
+            payloads.append(self._frame(group) if binary else self._json_message(group))
         return payloads
+
+    @staticmethod
+    def _json_message(chunks: Sequence[_Chunk]) -> str:
+        items = [
+            {"sensor": c.sensor, "t0": c.t0, "rate_hz": c.rate_hz, "samples": c.samples.tolist()}
+            for c in chunks
+        ]
+        if len(items) == 1:
+            return json.dumps({"type": "samples", **items[0]})
+        return json.dumps({"type": "chunks", "chunks": items})
 
     def _frame(self, chunks: Sequence[_Chunk]) -> bytes:
         return encode_frame(
@@ -442,9 +443,7 @@ class StreamClient:
             taken = 1
             batch: list[_Chunk] = []
             try:
-                deadline = loop.time() + (
-                    self.batch_interval_s if self.frame_format == "binary" else 0.0
-                )
+                deadline = loop.time() + self.batch_interval_s
                 while item is not None:
                     batch.append(item)
                     self._remember(item)

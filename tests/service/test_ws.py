@@ -137,6 +137,52 @@ def test_chunks_without_t0_continue_the_sensor_and_binary_frames_work(api: TestC
     assert first_prediction["probabilities"] == pytest.approx(expected["probabilities"], abs=1e-5)
 
 
+def test_a_chunks_message_per_tick_gives_the_same_predictions(api: TestClient) -> None:
+    """All sensors' 0.2 s chunks in one JSON message: the predictions of one message each."""
+    data = recording(6.0)
+    with api.websocket_connect("/v1/stream") as ws:
+        ws.receive_json()
+        one_by_one = stream_recording(ws, data)
+    with api.websocket_connect("/v1/stream") as ws:
+        ws.receive_json()
+        n = next(iter(data.values())).shape[0]
+        for first in range(0, n, CHUNK):
+            chunks = [
+                {"sensor": name, "samples": samples[first : first + CHUNK].tolist(),
+                 "t0": first / RATE}
+                for name, samples in data.items()
+            ]  # fmt: skip
+            ws.send_json({"type": "chunks", "chunks": chunks})
+        ws.send_json({"type": "samples", "sensor": "end-of-test", "samples": [[0.0] * 3]})
+        together = []
+        while (message := ws.receive_json())["type"] != "error":
+            together.append(message)
+    assert [p["t_end"] for p in together] == [p["t_end"] for p in one_by_one] == [4.0, 5.0, 6.0]
+    for ours, reference in zip(together, one_by_one, strict=True):
+        assert ours["probabilities"] == pytest.approx(reference["probabilities"], abs=1e-6)
+
+
+def test_a_bad_chunk_stops_the_rest_of_its_message_but_keeps_what_came_before(
+    api: TestClient,
+) -> None:
+    data = recording(5.0, names=["torso"])["torso"]
+    with api.websocket_connect("/v1/stream") as ws:
+        ws.receive_json()
+        ws.send_json(samples_message("torso", data[:90], 0.0))
+        chunks = [
+            {"sensor": "torso", "samples": data[90:100].tolist()},  # completes the window
+            {"sensor": "torso", "samples": [[0.0, 0.0]]},  # 2 channels: refused
+            {"sensor": "torso", "samples": data[100:125].tolist()},  # never applied
+        ]
+        ws.send_json({"type": "chunks", "chunks": chunks})
+        prediction, error = ws.receive_json(), ws.receive_json()
+        ws.send_json(samples_message("torso", data[100:125]))  # the stream goes on from 4.0 s
+        after = ws.receive_json()
+    assert (prediction["type"], prediction["t_end"]) == ("prediction", 4.0)
+    assert error["type"] == "error" and "rows have 2" in error["detail"]
+    assert (after["type"], after["t_end"]) == ("prediction", 5.0)
+
+
 BAD_FRAMES = [
     ("not json", "{nope", "invalid message"),
     ("unknown type", {"type": "hello"}, "does not match any of the expected tags"),
