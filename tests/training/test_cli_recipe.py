@@ -38,12 +38,12 @@ def test_augment_transforms_all_means_every_transform() -> None:
     assert _config("--augment-transforms", "scale").augment_transforms == ("scale",)
 
 
-def test_view_prior_is_opt_in() -> None:
-    assert not _config().view_prior
-    assert _config("--view-prior").view_prior
-    assert not _config("--no-view-prior").view_prior
-
-
 def test_kernel_size_overrides_the_encoder_only_when_given() -> None:
     assert "kernel_size" not in _config().model
     assert _config("--kernel-size", "9").model["kernel_size"] == 9
+
+
+def test_the_view_prior_is_on_by_default_and_can_be_turned_off() -> None:
+    assert _config().view_prior is True
+    assert _config("--view-prior").view_prior is True
+    assert _config("--no-view-prior").view_prior is False

@@ -112,6 +112,7 @@ def test_each_table_trains_on_the_papers_protocol(table: str, protocol: str) -> 
         config = run_config(table, overrides, seed=1, data="x.zip", epochs=20)
         assert config.protocol == protocol, variant
         assert config.seed == 1
+        assert config.view_prior is False, variant  # the paper's method, as trained
 
 
 def test_table5_full_model_reuses_table4_run_and_splits_reuse_table3(tmp_path: Path) -> None:
