@@ -128,37 +128,26 @@ class ErrorResponse(BaseModel):
 # --- WebSocket messages ----------------------------------------------------------------
 
 
-class SamplesMessage(BaseModel):
+class Chunk(BaseModel):
+    """One sensor's chunk of samples: a `samples` message, or an item of a `chunks` message."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sensor: str
+    samples: Samples
+    t0: float | None = Field(
+        default=None,
+        description="Time (s) of the first sample; absent: right after the sensor's last chunk.",
+    )
+    rate_hz: float | None = Field(
+        default=None, description="Sampling rate; absent: the last one given, or the model's."
+    )
+
+
+class SamplesMessage(Chunk):
     """Client -> server: a chunk of samples from one sensor."""
 
-    model_config = ConfigDict(extra="forbid")
-
     type: Literal["samples"]
-    sensor: str
-    samples: Samples
-    t0: float | None = Field(
-        default=None,
-        description="Time (s) of the first sample; absent: right after the sensor's last chunk.",
-    )
-    rate_hz: float | None = Field(
-        default=None, description="Sampling rate; absent: the last one given, or the model's."
-    )
-
-
-class Chunk(BaseModel):
-    """One sensor's chunk of samples inside a `chunks` message."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    sensor: str
-    samples: Samples
-    t0: float | None = Field(
-        default=None,
-        description="Time (s) of the first sample; absent: right after the sensor's last chunk.",
-    )
-    rate_hz: float | None = Field(
-        default=None, description="Sampling rate; absent: the last one given, or the model's."
-    )
 
 
 class ChunksMessage(BaseModel):
