@@ -87,6 +87,11 @@ def model_card(
     )
     bias = checkpoint.model.fusion.score_bias.tolist()
     prior = ", ".join(f"+{b:g} on {v.name}" for v, b in zip(views, bias, strict=True) if b)
+    contrastive_batch = (
+        ""
+        if config.contrastive_batch_size is None
+        else f" (the contrastive loss on a separate batch of {config.contrastive_batch_size})"
+    )
     scenarios = evaluation.get("scenarios", {})
     score_rows = "\n".join(f"| {k} | {float(v) * 100:.2f} |" for k, v in scenarios.items())
     parity_lines = "\n".join(_parity_line(label, report) for label, report in parity.items())
@@ -113,8 +118,9 @@ masked, never imputed. Classes: {", ".join(checkpoint.class_names)}.
 - Augmentation: {augmentation}.
 - Recipe: {config.optimizer}, lr {config.lr:g} ({config.lr_schedule}, warm-up
   {config.warmup_fraction:g}), weight decay {config.weight_decay:g}, batch
-  {config.batch_size}, at least {config.epochs} epochs and {config.min_steps} steps, early
-  stopping after {config.patience} epochs without improvement; loss weights classification
+  {config.batch_size}{contrastive_batch}, at least {config.epochs} epochs and
+  {config.min_steps} steps, early stopping after {config.patience} epochs without
+  improvement; loss weights classification
   {config.cls_weight:g} / contrastive {config.contrastive_weight:g} / load balance
   {config.balance_weight:g}; seed {config.seed}. Architecture overrides: {config.model or "none"}.
 - Attention prior (added to the fusion's view scores after training, chosen on validation;

@@ -28,6 +28,7 @@ def test_release_writes_a_bundle_and_a_card_from_the_checkpoint(tmp_path: Path) 
         train_subjects=(1, 2, 3, 4),
         val_subjects=(5,),
         augment_transforms=("rotate", "scale"),
+        contrastive_batch_size=16,
     )
     checkpoint = replace(checkpoint, train_config=config, epoch=17, val_macro_f1=0.8123)
     checkpoint.model.fusion.score_bias[3] = 2.0  # a view prior on the right leg
@@ -48,6 +49,7 @@ def test_release_writes_a_bundle_and_a_card_from_the_checkpoint(tmp_path: Path) 
     assert "uniform view dropping" in card
     assert "Augmentation: rotate, scale." in card
     assert "training 1, 2, 3, 4; checkpoint selection 5" in card
+    assert "batch 16 (the contrastive loss on a separate batch of 16)" in card
     assert "kept epoch 17, validation macro-F1 81.23" in card
     assert "| 5 views | 90.00 |" in card_text
     assert "real windows from windows.npz (57 windows x 31 subsets)" in card
