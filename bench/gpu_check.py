@@ -24,11 +24,13 @@ import sys
 import time
 import urllib.request
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from bench.model_thread import WholeModel
 from bench.serverproc import REPO, ServerProcess, metric_delta, scrape
 from bench.stream_load import (
     DEFAULT_DATA,
@@ -106,24 +108,10 @@ def parity(bundle: Path, provider: str, threads: int) -> dict[str, Any]:
 def model_cost(bundle: Path, provider: str, threads: int, batches: Sequence[int]) -> list[float]:
     """Wall ms per batch of the whole model (every encoder, then the head), median of repeats,
     inputs already in host memory: what the server's model thread pays per batch."""
-    runtime = ModelRuntime.load(bundle, provider, threads)  # type: ignore[arg-type]
-    manifest = runtime.manifest
-    rng = np.random.default_rng(0)
+    model = WholeModel(ModelRuntime.load(bundle, provider, threads), batches)  # type: ignore[arg-type]
     costs = []
     for batch in batches:
-        windows = {
-            v.name: rng.normal(size=(batch, len(v.channels), v.window_samples)).astype(np.float32)
-            for v in manifest.views
-        }
-        mask = np.ones((batch, len(manifest.views)), dtype=np.bool_)
-
-        def whole_model(windows: dict[str, np.ndarray] = windows, mask: np.ndarray = mask) -> None:
-            embeddings = np.stack(
-                [runtime.encode(v.name, windows[v.name]) for v in manifest.views], 1
-            )
-            runtime.head(embeddings, mask)
-
-        costs.append(1e3 * time_call(whole_model, warmup=5, min_seconds=1.0).median)
+        costs.append(1e3 * time_call(partial(model, batch), warmup=5, min_seconds=1.0).median)
     return costs
 
 
