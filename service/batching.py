@@ -1,5 +1,6 @@
 """Micro-batching: concurrent submissions run as one batch of work in a worker thread (for the
-predictor, every present encoder and then the head: several ONNX sessions, one hand-off)."""
+predictor, every present encoder and then the head: several ONNX sessions, one hand-off).
+Up to `concurrency` batches run at once, each in its own executor thread."""
 
 from __future__ import annotations
 
@@ -22,8 +23,10 @@ class MicroBatcher(Generic[In, Out]):
     """Collects up to `max_batch_size` items, or what arrives within `max_wait_s` of the
     first one, and runs them as one call of `run_batch` in `executor`.
 
-    One batch runs at a time; items arriving meanwhile form the next batch, so batches grow
-    with load instead of requests queueing one by one.
+    Up to `concurrency` batches run at a time (the executor needs as many threads); items
+    arriving while every slot is busy form the next batch, so batches grow with load instead
+    of requests queueing one by one. Batches may finish out of order; each item's result goes
+    to its own waiter.
     """
 
     def __init__(
@@ -36,7 +39,10 @@ class MicroBatcher(Generic[In, Out]):
         max_queue_size: int,
         executor: Executor | None = None,
         on_batch: Callable[[int], None] | None = None,
+        concurrency: int = 1,
     ) -> None:
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, got {concurrency}")
         self.name = name
         self._run_batch = run_batch
         self._max_batch_size = max_batch_size
@@ -47,7 +53,9 @@ class MicroBatcher(Generic[In, Out]):
             maxsize=max_queue_size
         )
         self._task: asyncio.Task[None] | None = None
-        self._in_flight: list[asyncio.Future[Out]] = []
+        self._concurrency = concurrency
+        self._runs: set[asyncio.Task[None]] = set()  # batches in the executor now
+        self._in_flight: set[asyncio.Future[Out]] = set()
 
     def start(self) -> None:
         """Start the batching loop; call from the running event loop."""
@@ -61,10 +69,12 @@ class MicroBatcher(Generic[In, Out]):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        pending = self._in_flight + [
+        for run in list(self._runs):  # their executor threads finish on their own
+            run.cancel()
+        pending = list(self._in_flight) + [
             self._queue.get_nowait()[1] for _ in range(self._queue.qsize())
         ]
-        self._in_flight = []
+        self._in_flight.clear()
         for future in pending:
             if not future.done():
                 future.set_exception(NotReadyError("the service is shutting down"))
@@ -99,26 +109,38 @@ class MicroBatcher(Generic[In, Out]):
         return batch
 
     async def _loop(self) -> None:
-        loop = asyncio.get_running_loop()
+        slots = asyncio.Semaphore(self._concurrency)
         while True:
+            # Collect only once a slot is free: while all are busy the next batch keeps growing.
+            await slots.acquire()
             # Skip items whose requester has gone (cancelled future).
             batch = [(item, fut) for item, fut in await self._collect() if not fut.done()]
             if not batch:
+                slots.release()
                 continue
             if self._on_batch is not None:
                 self._on_batch(len(batch))
-            items = [item for item, _ in batch]
-            self._in_flight = [future for _, future in batch]
-            try:
-                results = await loop.run_in_executor(self._executor, self._run_batch, items)
-            except Exception as exc:  # delivered to every waiter; the loop keeps running
-                logger.exception("batch of %d failed in '%s'", len(batch), self.name)
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
-                self._in_flight = []
-                continue
-            for (_, future), result in zip(batch, results, strict=True):
+            run = asyncio.create_task(self._run(batch))
+            self._runs.add(run)
+            run.add_done_callback(self._runs.discard)
+            run.add_done_callback(lambda _: slots.release())
+
+    async def _run(self, batch: list[tuple[In, asyncio.Future[Out]]]) -> None:
+        """One batch in the executor; results (or its failure) go to each waiter."""
+        futures = [future for _, future in batch]
+        self._in_flight.update(futures)
+        try:
+            results = await asyncio.get_running_loop().run_in_executor(
+                self._executor, self._run_batch, [item for item, _ in batch]
+            )
+        except Exception as exc:  # delivered to every waiter; the loop keeps running
+            logger.exception("batch of %d failed in '%s'", len(batch), self.name)
+            for future in futures:
+                if not future.done():
+                    future.set_exception(exc)
+        else:
+            for future, result in zip(futures, results, strict=True):
                 if not future.done():
                     future.set_result(result)
-            self._in_flight = []
+        finally:
+            self._in_flight.difference_update(futures)

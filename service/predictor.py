@@ -1,9 +1,10 @@
 """One prediction: decode (validate, resample) -> encode (normalise, present views) -> fuse.
 
-Encoding and fusing run as one micro-batched step in one worker thread: a batch of
+Encoding and fusing run as one micro-batched step in a model thread: a batch of
 predictions runs each present view's encoder once over the windows that have it, then the
-head once. One hand-off to the worker per batch, not one per encoder and one for the head,
-keeps the event loop's share per prediction small (bench/README.md, service load).
+head once. One hand-off to the thread per batch, not one per encoder and one for the head,
+keeps the event loop's share per prediction small (bench/README.md, service load). Up to
+`model_threads` batches run at once, each in its own thread.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ class Prediction:
 
 class Predictor:
     """Runs predictions through one micro-batcher: each batch runs the present views' encoders,
-    then the head, in one worker thread."""
+    then the head, in one of `model_threads` threads."""
 
     def __init__(self, runtime: ModelRuntime, settings: Settings, metrics: Metrics) -> None:
         self.runtime = runtime
@@ -73,7 +74,9 @@ class Predictor:
         }
         self._view_used = {v: metrics.view_used.labels(view=v) for v in self.views}
         self._encoder_batch = {v: metrics.encoder_batch_size.labels(view=v) for v in self.views}
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ralis-onnx")
+        self._executor = ThreadPoolExecutor(
+            max_workers=settings.model_threads, thread_name_prefix="ralis-onnx"
+        )
         self._model: MicroBatcher[Windows, _ModelRow] = MicroBatcher(
             "model",
             self._run_model,
@@ -82,6 +85,7 @@ class Predictor:
             max_queue_size=settings.max_queue_size,
             executor=self._executor,
             on_batch=metrics.head_batch_size.observe,
+            concurrency=settings.model_threads,
         )
 
     def start(self) -> None:
@@ -89,7 +93,7 @@ class Predictor:
         self._model.start()
 
     async def stop(self) -> None:
-        """Stop the batcher and the worker thread."""
+        """Stop the batcher and the model threads."""
         await self._model.stop()
         self._executor.shutdown(wait=True)
 

@@ -36,8 +36,12 @@ class Settings(BaseSettings):
 
     # Inference runtime.
     execution_provider: ExecutionProvider = "auto"
-    # One model worker thread runs the sessions and the event loop needs a core of its own, so
-    # one intra-op thread is fastest on small machines (bench/README.md); 0: onnxruntime's choice.
+    # Model threads: batches that run at once, each in its own thread through the same
+    # sessions (onnxruntime's run is thread-safe and releases the GIL). Two let the model use
+    # both cores of a small machine while the event loop parses: at 200 streams on 2 cores p99
+    # fell 4x (BENCHMARKS.md section 13). Each uses `intra_op_threads` threads of its own; one
+    # intra-op thread per model thread is fastest on small machines; 0: onnxruntime's choice.
+    model_threads: int = Field(default=2, ge=1, le=64)
     intra_op_threads: int = Field(default=1, ge=0, le=256)
     max_batch_size: int = Field(default=64, ge=1, le=4096)
     max_batch_wait_ms: float = Field(default=2.0, ge=0.0, le=1000.0)

@@ -132,3 +132,95 @@ def test_submit_before_start_and_pending_at_stop_are_not_ready() -> None:
                 await future
 
     asyncio.run(scenario())
+
+
+class Gated:
+    """A run function whose calls each wait for their own gate, keyed by the batch's first item;
+    records how many calls were inside at once."""
+
+    def __init__(self, keys: list[int]) -> None:
+        self.gates = {key: threading.Event() for key in keys}
+        self.inside = 0
+        self.most_inside = 0
+        self.lock = threading.Lock()
+
+    def __call__(self, items: list[int]) -> list[int]:
+        with self.lock:
+            self.inside += 1
+            self.most_inside = max(self.most_inside, self.inside)
+        self.gates[items[0]].wait(5)
+        with self.lock:
+            self.inside -= 1
+        return [10 * x for x in items]
+
+
+def test_concurrent_batches_run_side_by_side_and_answer_their_own_waiters() -> None:
+    async def scenario() -> tuple[int, list[int], bool]:
+        run = Gated([0, 1, 2])
+        batcher: MicroBatcher[int, int] = MicroBatcher(
+            "pool", run, max_batch_size=1, max_wait_s=0.0, max_queue_size=10,
+            executor=ThreadPoolExecutor(2), concurrency=2,
+        )  # fmt: skip
+        batcher.start()
+        first, second, third = (asyncio.ensure_future(batcher.submit(i)) for i in range(3))
+        await asyncio.sleep(0.05)
+        both_running = run.most_inside == 2 and not third.done()
+        run.gates[1].set()  # the second batch finishes first
+        assert await second == 10
+        assert not first.done()
+        run.gates[2].set()  # the third takes the freed slot while the first still runs
+        assert await third == 20
+        run.gates[0].set()
+        results = [await first, await second, await third]
+        await batcher.stop()
+        return run.most_inside, results, both_running
+
+    most_inside, results, both_running = asyncio.run(scenario())
+    assert both_running
+    assert most_inside == 2  # never more than the two slots
+    assert results == [0, 10, 20]
+
+
+def test_one_slot_runs_one_batch_at_a_time_even_with_spare_threads() -> None:
+    async def scenario() -> int:
+        run = Gated([0, 1])
+        batcher: MicroBatcher[int, int] = MicroBatcher(
+            "single", run, max_batch_size=1, max_wait_s=0.0, max_queue_size=10,
+            executor=ThreadPoolExecutor(2),
+        )  # fmt: skip
+        batcher.start()
+        futures = [asyncio.ensure_future(batcher.submit(i)) for i in range(2)]
+        await asyncio.sleep(0.05)
+        run.gates[0].set()
+        run.gates[1].set()
+        await asyncio.gather(*futures)
+        await batcher.stop()
+        return run.most_inside
+
+    assert asyncio.run(scenario()) == 1
+
+
+def test_stop_fails_every_running_batch_when_several_run() -> None:
+    async def scenario() -> list[BaseException | None]:
+        run = Gated([0, 1])
+        batcher: MicroBatcher[int, int] = MicroBatcher(
+            "pool", run, max_batch_size=1, max_wait_s=0.0, max_queue_size=10,
+            executor=ThreadPoolExecutor(2), concurrency=2,
+        )  # fmt: skip
+        batcher.start()
+        futures = [asyncio.ensure_future(batcher.submit(i)) for i in range(2)]
+        await asyncio.sleep(0.05)
+        await batcher.stop()
+        run.gates[0].set()
+        run.gates[1].set()
+        await asyncio.wait(futures)
+        return [f.exception() for f in futures]
+
+    errors = asyncio.run(scenario())
+    assert all(isinstance(e, NotReadyError) for e in errors)
+
+
+def test_concurrency_below_one_is_refused() -> None:
+    with pytest.raises(ValueError, match="concurrency"):
+        MicroBatcher("bad", Recorder(), max_batch_size=1, max_wait_s=0.0, max_queue_size=1,
+                     concurrency=0)  # fmt: skip
