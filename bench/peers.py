@@ -749,25 +749,39 @@ def ratio_table(spans: Sequence[Span], workloads: Sequence[Workload]) -> str:
     return markdown_table(headers, rows)
 
 
-def plot(spans: Sequence[Span], workloads: Sequence[Workload]) -> Figure:
-    figure = Figure(figsize=(12, 4))
+def plot(summaries: Sequence[dict[str, Any]], workload_names: Sequence[str]) -> Figure:
+    """Server CPU and p99 per workload and server (medians over repeats) from span summaries
+    (`Span.summary()` with `workload` and `server`, as saved in the JSON)."""
+    figure = Figure(figsize=(12, 4.5))
     cpu, latency = figure.subplots(1, 2)
     width = 0.8 / len(SERVERS)
     for k, name in enumerate(SERVERS):
         xs, cpus, p99s = [], [], []
-        for i, workload in enumerate(workloads):
-            mine = [s.summary() for s in spans if s.workload == workload.name and s.server == name]
+        for i, workload in enumerate(workload_names):
+            mine = [s for s in summaries if s["workload"] == workload and s["server"] == name]
             if mine:
                 xs.append(i + k * width)
                 cpus.append(statistics.median(s["server_cpu_ms"] or 0 for s in mine))
                 p99s.append(statistics.median(s["p99_ms"] for s in mine))
         cpu.bar(xs, cpus, width, label=name)
         latency.bar(xs, p99s, width, label=name)
-    for axis, title in ((cpu, "server CPU ms per prediction"), (latency, "p99 latency (ms)")):
-        axis.set_xticks([i + width for i in range(len(workloads))], [w.name for w in workloads])
+    latency.set_yscale("log")  # an overloaded peer's seconds next to tens of milliseconds
+    labels = [w.replace(", ", "\n") for w in workload_names]
+    for axis, title in ((cpu, "server CPU ms per prediction"), (latency, "p99 latency (ms, log)")):
+        axis.set_xticks([i + width for i in range(len(workload_names))], labels)
         axis.set_title(title)
         axis.legend(fontsize=8)
     return figure
+
+
+def replot(json_path: Path) -> Path:
+    """Redraw the figure of a saved run (`--replot peers.json`) next to its JSON."""
+    payload = json.loads(json_path.read_text())
+    spans = payload["spans"]
+    names = list(dict.fromkeys(s["workload"] for s in spans))  # run order
+    png_path = json_path.with_suffix(".png")
+    plot(spans, names).savefig(png_path, dpi=120, bbox_inches="tight")
+    return png_path
 
 
 def git_commit() -> str:
@@ -804,6 +818,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=float, default=None, help="device warm-up (s, >= 4)")
     parser.add_argument("--duration", type=float, default=None, help="device measured span (s)")
     parser.add_argument("--out-dir", type=Path, default=RESULTS_DIR)
+    parser.add_argument("--replot", type=Path, default=None, metavar="JSON",
+                        help="redraw a saved run's figure from its peers.json")  # fmt: skip
     args = parser.parse_args(argv)
     defaults: dict[str, Any] = {
         "repeats": 1 if args.quick else 3,
@@ -823,6 +839,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.replot is not None:
+        print(f"wrote {replot(args.replot)}", file=sys.stderr)
+        return 0
     try:
         versions = ensure_venv(args.venv)
     except PeersUnavailable as exc:
@@ -920,9 +939,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "elapsed_s": time.monotonic() - started,
     }
     name = "peers_quick" if args.quick else "peers"
-    json_path, png_path = save_results(
-        args.out_dir, name, payload, plot(spans, workloads), markdown
-    )
+    figure = plot(payload["spans"], [w.name for w in workloads])
+    json_path, png_path = save_results(args.out_dir, name, payload, figure, markdown)
     print(f"\nwrote {json_path} and {png_path}", file=sys.stderr)
     return 0
 

@@ -46,6 +46,19 @@ def test_spread_and_tree_cpu() -> None:
         child.wait()
 
 
+def test_replot_redraws_a_saved_runs_figure_from_its_json(tmp_path: Path) -> None:
+    spans = [
+        {"workload": w, "server": server, "server_cpu_ms": cpu, "p99_ms": p99}
+        for w in ("HTTP windows, c=16", "200 devices")
+        for server, cpu, p99 in (("RALIS", 7.0, 90.0), ("LitServe", 10.0, 12000.0))
+    ]
+    saved = tmp_path / "peers.json"
+    saved.write_text(json.dumps({"spans": spans}))
+    assert peers.main(["--replot", str(saved)]) == 0
+    png = tmp_path / "peers.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 @pytest.mark.slow
 def test_gpu_check_runs_its_steps_on_cpu(tmp_path: Path) -> None:
     """--provider cpu: the script's parity and load steps, end to end (not a GPU result)."""
