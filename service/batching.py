@@ -56,6 +56,7 @@ class MicroBatcher(Generic[In, Out]):
         self._concurrency = concurrency
         self._runs: set[asyncio.Task[None]] = set()  # batches in the executor now
         self._in_flight: set[asyncio.Future[Out]] = set()
+        self._collecting: list[tuple[In, asyncio.Future[Out]]] = []  # the batch being formed
 
     def start(self) -> None:
         """Start the batching loop; call from the running event loop."""
@@ -71,9 +72,12 @@ class MicroBatcher(Generic[In, Out]):
             self._task = None
         for run in list(self._runs):  # their executor threads finish on their own
             run.cancel()
-        pending = list(self._in_flight) + [
-            self._queue.get_nowait()[1] for _ in range(self._queue.qsize())
+        pending = [
+            *self._in_flight,
+            *(future for _, future in self._collecting),
+            *(self._queue.get_nowait()[1] for _ in range(self._queue.qsize())),
         ]
+        self._collecting = []
         self._in_flight.clear()
         for future in pending:
             if not future.done():
@@ -93,7 +97,8 @@ class MicroBatcher(Generic[In, Out]):
         return await future
 
     async def _collect(self) -> list[tuple[In, asyncio.Future[Out]]]:
-        batch = [await self._queue.get()]
+        # Kept on self while it waits for more items, so that stop() fails them too.
+        self._collecting = batch = [await self._queue.get()]
         deadline = asyncio.get_running_loop().time() + self._max_wait_s
         while len(batch) < self._max_batch_size:
             if not self._queue.empty():
@@ -106,6 +111,7 @@ class MicroBatcher(Generic[In, Out]):
                     batch.append(await self._queue.get())
             except TimeoutError:
                 break
+        self._collecting = []
         return batch
 
     async def _loop(self) -> None:

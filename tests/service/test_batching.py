@@ -224,3 +224,16 @@ def test_concurrency_below_one_is_refused() -> None:
     with pytest.raises(ValueError, match="concurrency"):
         MicroBatcher("bad", Recorder(), max_batch_size=1, max_wait_s=0.0, max_queue_size=1,
                      concurrency=0)  # fmt: skip
+
+
+def test_stop_fails_a_batch_still_waiting_for_more_items() -> None:
+    async def scenario() -> None:
+        batcher = make(Recorder(), max_batch_size=8, max_wait_s=30.0)
+        batcher.start()
+        collected = asyncio.ensure_future(batcher.submit(1))
+        await asyncio.sleep(0.05)  # taken off the queue; the batch waits up to 30 s for more
+        await batcher.stop()
+        with pytest.raises(NotReadyError, match="shutting down"):
+            await asyncio.wait_for(collected, 1)
+
+    asyncio.run(scenario())
