@@ -60,6 +60,10 @@ RECIPES: dict[str, dict[str, Any]] = {
     # Kernel 9 beat kernel 5 on all 3 DSADS seeds by 1.2-1.9 points
     # (results/dsads/tables/README.md, encoder table).
     "kernel9": {"model": {"kernel_size": 9}},
+    # Kernel 9 with square-root class balancing: the fully balanced loss makes the fused head
+    # call many "sit down then stand up" windows (8x the windows of "sit down" or "stand up")
+    # one of its two halves; a softer weight may trade better (chosen on validation).
+    "kernel9_sqrt_balance": {"model": {"kernel_size": 9}, "class_balance_power": 0.5},
 }
 
 

@@ -63,6 +63,13 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--contrastive-weight", type=float, default=d.contrastive_weight)
     parser.add_argument("--balance-weight", type=float, default=d.balance_weight)
     parser.add_argument(
+        "--class-balance-power",
+        type=float,
+        default=d.class_balance_power,
+        help="class weights N / (K n_k) to this power, mean 1 per window (1: fully "
+        "balanced, 0.5: square root, 0: none)",
+    )
+    parser.add_argument(
         "--contrastive-batch-size",
         type=int,
         default=d.contrastive_batch_size,
@@ -142,6 +149,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         cls_weight=args.cls_weight,
         contrastive_weight=args.contrastive_weight,
         balance_weight=args.balance_weight,
+        class_balance_power=args.class_balance_power,
         contrastive_batch_size=args.contrastive_batch_size,
         augment=args.augment,
         view_prior=args.view_prior,

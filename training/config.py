@@ -63,6 +63,10 @@ class TrainConfig:
     # Weigh each class's classification terms by N / (K * n_k) over the training windows:
     # long recordings (many windows) must not outvote short ones. All 1 on balanced data.
     class_balance: bool = True
+    # The balancing weights raised to this power and rescaled to a mean of 1 per training
+    # window: 1 = fully balanced; 0.5 = the square root, a softer balance for classes that
+    # overlap (Berkeley MHAD's "sit down then stand up" holds "sit down" and "stand up").
+    class_balance_power: float = 1.0
     contrastive_weight: float = 1.0
     # None: each step's one batch feeds every loss term. N: the contrastive loss gets its own
     # batch of N windows, drawn independently (the paper's Table 2 lists a classification
@@ -88,6 +92,8 @@ class TrainConfig:
     model: dict[str, Any] = field(default_factory=dict)  # RalisConfig overrides (ablations)
 
     def __post_init__(self) -> None:
+        if not 0.0 <= self.class_balance_power <= 1.0:
+            raise ValueError("class_balance_power must lie in [0, 1]")
         if self.epochs < 1 or self.batch_size < 2:
             raise ValueError("epochs must be >= 1 and batch_size >= 2 (contrastive negatives)")
         if self.min_steps < 0 or self.patience < 1 or self.smoothing < 1:

@@ -65,13 +65,33 @@ def build_model_config(config: TrainConfig, data: PreparedData) -> RalisConfig:
     return RalisConfig(views=views, num_classes=len(data.train.class_names), **config.model)
 
 
-def class_weights(labels: np.ndarray, num_classes: int) -> torch.Tensor:
-    """Inverse class frequency N / (K * n_k) over labelled samples; 0 for absent classes."""
+def class_weights(labels: np.ndarray, num_classes: int, power: float = 1.0) -> torch.Tensor:
+    """Inverse class frequency N / (K * n_k) over labelled samples, raised to `power` and
+    rescaled so that the mean weight per labelled sample is 1; 0 for absent classes."""
     counts = np.bincount(labels[labels >= 0], minlength=num_classes).astype(np.float64)
     present = counts > 0
     weights = np.zeros(num_classes)
-    weights[present] = counts.sum() / (present.sum() * counts[present])
+    weights[present] = (counts.sum() / (present.sum() * counts[present])) ** power
+    weights *= counts.sum() / (weights * counts).sum()  # power 1 is already at mean 1
     return torch.tensor(weights, dtype=torch.float32)
+
+
+def same_config(saved: dict[str, Any], config: TrainConfig) -> bool:
+    """Whether a saved run's configuration is `config`. Fields added to TrainConfig (or to
+    its model config) after the run started count as their defaults, so that a new option
+    does not make every interrupted run start afresh."""
+    defaults = TrainConfig(data=config.data).to_dict()
+
+    def filled(saved_part: dict[str, Any], default_part: dict[str, Any]) -> dict[str, Any]:
+        merged = dict(default_part)
+        for key, value in saved_part.items():
+            if isinstance(value, dict) and isinstance(default_part.get(key), dict):
+                merged[key] = filled(value, default_part[key])
+            else:
+                merged[key] = value
+        return merged
+
+    return filled(saved, defaults) == config.to_dict()
 
 
 def _endless(make: Callable[[], Iterator[Batch]]) -> Iterator[Batch]:
@@ -148,7 +168,9 @@ def train(
     )
     patience = patience_epochs(config, epochs)
     weights = (
-        class_weights(data.train.y, len(data.train.class_names)) if config.class_balance else None
+        class_weights(data.train.y, len(data.train.class_names), config.class_balance_power)
+        if config.class_balance
+        else None
     )
     if weights is not None:
         log.info("class weights: %s", np.round(weights.numpy(), 3).tolist())
@@ -166,7 +188,7 @@ def train(
     finished = False
     if resume_path.is_file():
         state = torch.load(resume_path, map_location="cpu", weights_only=False)
-        if state["train_config"] == config.to_dict():
+        if same_config(state["train_config"], config):
             model.load_state_dict(state["model_state"])
             optimizer.load_state_dict(state["optimizer_state"])
             scheduler.load_state_dict(state["scheduler_state"])

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+import pytest
+
 from training.cli import add_train_arguments, config_from_args
 from training.config import PAPER_RECIPE, TrainConfig
 
@@ -47,3 +49,10 @@ def test_the_view_prior_is_on_by_default_and_can_be_turned_off() -> None:
     assert _config().view_prior is True
     assert _config("--view-prior").view_prior is True
     assert _config("--no-view-prior").view_prior is False
+
+
+def test_class_balance_power_flag_and_its_range() -> None:
+    assert _config().class_balance_power == 1.0
+    assert _config("--class-balance-power", "0.5").class_balance_power == 0.5
+    with pytest.raises(ValueError, match="class_balance_power"):
+        TrainConfig(data="x.npz", class_balance_power=1.5)

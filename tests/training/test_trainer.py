@@ -11,6 +11,7 @@ import torch
 
 from tests.training.conftest import tiny_config
 from training.checkpoint import Checkpoint
+from training.config import TrainConfig
 from training.evaluation import embed_views
 from training.pipeline import prepare_data
 from training.trainer import (
@@ -19,6 +20,7 @@ from training.trainer import (
     class_weights,
     lr_factor,
     planned_epochs,
+    same_config,
     train,
 )
 
@@ -164,6 +166,14 @@ def test_class_weights_are_inverse_frequency_with_mean_one_per_sample() -> None:
     assert weights[labels[labels >= 0]].mean() == pytest.approx(1.0)
 
 
+def test_softer_class_weights_are_the_square_root_rescaled_to_mean_one() -> None:
+    labels = np.array([0] * 8 + [1] * 2)  # N = 10, K = 2: full weights 10/16 and 10/4
+    weights = class_weights(labels, 2, power=0.5).numpy()
+    # Square roots sqrt(5/8) and sqrt(5/2), i.e. 1 : 2, rescaled so 8 w0 + 2 w1 = 10.
+    np.testing.assert_allclose(weights, [10 / 12, 20 / 12], rtol=1e-6)
+    assert class_weights(labels, 2, power=0.0).numpy() == pytest.approx([1.0, 1.0])
+
+
 def test_separate_contrastive_batch_feeds_only_the_contrastive_term(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -188,3 +198,13 @@ def test_separate_contrastive_batch_feeds_only_the_contrastive_term(
 def test_contrastive_batch_size_must_leave_negatives() -> None:
     with pytest.raises(ValueError, match="contrastive_batch_size"):
         tiny_config(contrastive_batch_size=1)
+
+
+def test_a_run_saved_before_a_new_option_existed_still_resumes() -> None:
+    config = TrainConfig(data="x.npz", model={"kernel_size": 9})
+    saved = config.to_dict()
+    del saved["class_balance_power"]  # a run started before the option existed
+    assert same_config(saved, config)
+    assert not same_config(saved, TrainConfig(data="x.npz", model={"kernel_size": 9},
+                                              class_balance_power=0.5))  # fmt: skip
+    assert not same_config(saved, TrainConfig(data="x.npz"))  # another kernel
