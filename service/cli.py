@@ -65,27 +65,34 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         help="server processes sharing the port (default 1); stream caps hold per worker",
     )
+    parser.add_argument(
+        "--model-threads",
+        type=int,
+        help="batches the model runs at once, one thread each (default 2)",
+    )
     return parser
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings given on the command line; the rest come from RALIS_* or defaults."""
+    given = {
+        "bundle_dir": args.bundle,
+        "host": args.host,
+        "port": args.port,
+        "execution_provider": args.execution_provider,
+        "log_level": args.log_level,
+        "workers": args.workers,
+        "model_threads": args.model_threads,
+    }
+    return {key: value for key, value in given.items() if value is not None}
 
 
 def main(argv: list[str] | None = None) -> int:
     """Parse options, check the bundle, and serve until SIGTERM or SIGINT."""
     argv = sys.argv[1:] if argv is None else argv
     args = _parser().parse_args(argv)
-    overrides: dict[str, Any] = {
-        key: value
-        for key, value in {
-            "bundle_dir": args.bundle,
-            "host": args.host,
-            "port": args.port,
-            "execution_provider": args.execution_provider,
-            "log_level": args.log_level,
-            "workers": args.workers,
-        }.items()
-        if value is not None
-    }
     try:
-        settings = Settings(**overrides)
+        settings = Settings(**_overrides(args))
         slot = worker_slot()
     except (ValidationError, ValueError) as exc:
         sys.stderr.write(f"ralis serve: invalid settings:\n{exc}\n")

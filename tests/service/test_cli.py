@@ -37,3 +37,14 @@ def test_the_protocol_class_carries_the_configured_timeouts() -> None:
     assert issubclass(protocol, GuardedHttpToolsProtocol)
     assert (protocol.header_timeout_s, protocol.body_timeout_s) == (3.5, 7.0)
     assert GuardedHttpToolsProtocol.header_timeout_s == 10.0  # the base is untouched
+
+
+def test_command_line_options_become_settings_and_the_rest_stay_unset() -> None:
+    args = cli._parser().parse_args(["--model-threads", "3", "--port", "9000"])
+    assert cli._overrides(args) == {"model_threads": 3, "port": 9000}
+    assert cli._overrides(cli._parser().parse_args([])) == {}
+
+
+def test_model_threads_below_one_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["--model-threads", "0"]) == 2
+    assert "model_threads" in capsys.readouterr().err
