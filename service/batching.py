@@ -126,6 +126,8 @@ class MicroBatcher(Generic[In, Out]):
                 continue
             if self._on_batch is not None:
                 self._on_batch(len(batch))
+            # In flight from here on, before the task first runs: stop() may come in between.
+            self._in_flight.update(future for _, future in batch)
             run = asyncio.create_task(self._run(batch))
             self._runs.add(run)
             run.add_done_callback(self._runs.discard)
@@ -134,7 +136,6 @@ class MicroBatcher(Generic[In, Out]):
     async def _run(self, batch: list[tuple[In, asyncio.Future[Out]]]) -> None:
         """One batch in the executor; results (or its failure) go to each waiter."""
         futures = [future for _, future in batch]
-        self._in_flight.update(futures)
         try:
             results = await asyncio.get_running_loop().run_in_executor(
                 self._executor, self._run_batch, [item for item, _ in batch]
