@@ -230,11 +230,29 @@ def server_env(args: argparse.Namespace) -> dict[str, str]:
     env = {"RALIS_MAX_STREAMS": str(args.max_streams), "RALIS_MAX_STREAMS_PER_CLIENT": "0"}
     if args.intra_op_threads is not None:
         env["RALIS_INTRA_OP_THREADS"] = str(args.intra_op_threads)
-    if args.model_threads is not None:
-        env["RALIS_MODEL_THREADS"] = str(args.model_threads)
+    # Always explicit, so that a RALIS_MODEL_THREADS inherited from the shell cannot make the
+    # server differ from what the report says.
+    env["RALIS_MODEL_THREADS"] = str(model_threads_of(args))
     if args.gil_switch_interval_ms is not None:
         env["RALIS_GIL_SWITCH_INTERVAL_MS"] = str(args.gil_switch_interval_ms)
     return env
+
+
+def model_threads_of(args: argparse.Namespace) -> int:
+    if args.model_threads is not None:
+        return int(args.model_threads)
+    return int(Settings.model_fields["model_threads"].default)
+
+
+def parallel_batches(workers: int, model_threads: int, intra_op_threads: int) -> int:
+    """How many batches can compute at once, one core each: every worker's model threads,
+    capped by the cores this process may use, each batch using its session's intra-op pool
+    (whose cost the raw-model timer already includes)."""
+    cores = (
+        len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    )
+    per_batch = intra_op_threads or cores  # 0: onnxruntime's choice, a thread per core
+    return max(1, min(workers * model_threads, cores // per_batch))
 
 
 def model_info(base_url: str) -> dict[str, Any]:
@@ -580,11 +598,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.intra_op_threads is not None
         else Settings.model_fields["intra_op_threads"].default
     )
-    model_threads = (
-        args.model_threads
-        if args.model_threads is not None
-        else Settings.model_fields["model_threads"].default
-    )
+    model_threads = model_threads_of(args)
     switch_ms = (
         args.gil_switch_interval_ms
         if args.gil_switch_interval_ms is not None
@@ -653,8 +667,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             dict.fromkeys(best.server.encoder_batch, 1.0), 1.0, best.server.windows_per_prediction
         )
     load_after = load_average()
-    # Model threads run batches side by side, one core each at most.
-    parallel = min(model_threads, os.cpu_count() or 1)
+    parallel = parallel_batches(args.workers, model_threads, threads)
     fraction = best.server_predictions_per_s / (parallel * bound.predictions_per_s)
 
     name = "service_load_quick" if args.quick else "service_load"

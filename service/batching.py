@@ -11,7 +11,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from typing import Generic, TypeVar
 
-from service.errors import NotReadyError, OverloadedError
+from service.errors import InternalError, NotReadyError, OverloadedError
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +70,8 @@ class MicroBatcher(Generic[In, Out]):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        for run in list(self._runs):  # their executor threads finish on their own
+        runs = list(self._runs)
+        for run in runs:  # their executor threads finish on their own
             run.cancel()
         pending = [
             *self._in_flight,
@@ -82,6 +83,7 @@ class MicroBatcher(Generic[In, Out]):
         for future in pending:
             if not future.done():
                 future.set_exception(NotReadyError("the service is shutting down"))
+        await asyncio.gather(*runs, return_exceptions=True)
 
     async def submit(self, item: In) -> Out:
         """Queue one item and wait for its result."""
@@ -124,10 +126,10 @@ class MicroBatcher(Generic[In, Out]):
             if not batch:
                 slots.release()
                 continue
-            if self._on_batch is not None:
-                self._on_batch(len(batch))
             # In flight from here on, before the task first runs: stop() may come in between.
             self._in_flight.update(future for _, future in batch)
+            if self._on_batch is not None:
+                self._on_batch(len(batch))
             run = asyncio.create_task(self._run(batch))
             self._runs.add(run)
             run.add_done_callback(self._runs.discard)
@@ -146,8 +148,16 @@ class MicroBatcher(Generic[In, Out]):
                 if not future.done():
                     future.set_exception(exc)
         else:
-            for future, result in zip(futures, results, strict=True):
+            if len(results) != len(futures):
+                logger.error(
+                    "batch of %d in '%s' gave %d results", len(futures), self.name, len(results)
+                )
+            for future, result in zip(futures, results, strict=False):
                 if not future.done():
                     future.set_result(result)
         finally:
+            # Whatever ended the run (too few results, cancellation), no waiter is left hanging.
+            for future in futures:
+                if not future.done():
+                    future.set_exception(InternalError("the model gave no result for this item"))
             self._in_flight.difference_update(futures)

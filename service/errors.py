@@ -74,10 +74,14 @@ class NotReadyError(ServiceError):
         super().__init__("not_ready", detail)
 
 
-class NonFiniteOutputError(ServiceError):
-    """The model answered NaN or infinity: an internal error, logged and counted, never a 200."""
+class InternalError(ServiceError):
+    """A fault of the service itself, not of the request: logged and counted, a 500."""
 
     status_code = 500
 
     def __init__(self, detail: str) -> None:
         super().__init__("internal", detail)
+
+
+class NonFiniteOutputError(InternalError):
+    """The model answered NaN or infinity: an internal error, logged and counted, never a 200."""

@@ -39,8 +39,9 @@ class Settings(BaseSettings):
     # Model threads: batches that run at once, each in its own thread through the same
     # sessions (onnxruntime's run is thread-safe and releases the GIL). Two let the model use
     # both cores of a small machine while the event loop parses: at 200 streams on 2 cores p99
-    # fell 4x (BENCHMARKS.md section 13). Each uses `intra_op_threads` threads of its own; one
-    # intra-op thread per model thread is fastest on small machines; 0: onnxruntime's choice.
+    # fell 4x (BENCHMARKS.md section 13). `intra_op_threads` sizes each session's own pool,
+    # which concurrent runs share: with 1 every model thread computes on itself (the fastest on
+    # small machines); more, or 0 (onnxruntime's choice), oversubscribes the cores.
     model_threads: int = Field(default=2, ge=1, le=64)
     intra_op_threads: int = Field(default=1, ge=0, le=256)
     max_batch_size: int = Field(default=64, ge=1, le=4096)

@@ -72,14 +72,15 @@ def class_weights(labels: np.ndarray, num_classes: int, power: float = 1.0) -> t
     present = counts > 0
     weights = np.zeros(num_classes)
     weights[present] = (counts.sum() / (present.sum() * counts[present])) ** power
-    weights *= counts.sum() / (weights * counts).sum()  # power 1 is already at mean 1
+    if present.any():  # power 1 is already at mean 1
+        weights *= counts.sum() / (weights * counts).sum()
     return torch.tensor(weights, dtype=torch.float32)
 
 
 def same_config(saved: dict[str, Any], config: TrainConfig) -> bool:
-    """Whether a saved run's configuration is `config`. Fields added to TrainConfig (or to
-    its model config) after the run started count as their defaults, so that a new option
-    does not make every interrupted run start afresh."""
+    """Whether a saved run's configuration is `config`. Fields added to TrainConfig after the
+    run started count as their defaults, so that a new option does not make every interrupted
+    run start afresh. (`model` holds only the overrides a run made, compared as they are.)"""
     defaults = TrainConfig(data=config.data).to_dict()
 
     def filled(saved_part: dict[str, Any], default_part: dict[str, Any]) -> dict[str, Any]:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
+from bench import service_load
 from bench.machine import CpuInfo, estimate_peak
 from bench.report import markdown_table
 from bench.timing import time_call
@@ -85,3 +88,13 @@ def test_main_thread_cpu_is_counted_apart_from_other_threads() -> None:
     assert process_cpu >= 0.2  # process_time counts every thread: at least 0.3 s minus ticks
     assert main_cpu < process_cpu - 0.1
     assert cpu_percent(before, after, main_thread=True) < cpu_percent(before, after)
+
+
+def test_parallel_batches_counts_workers_model_threads_and_cores() -> None:
+    cores = len(os.sched_getaffinity(0))
+    assert service_load.parallel_batches(1, 1, 1) == 1
+    assert service_load.parallel_batches(1, 2, 1) == min(2, cores)
+    assert service_load.parallel_batches(2, 2, 1) == min(4, cores)
+    # A batch that uses every core's intra-op thread leaves room for one at a time.
+    assert service_load.parallel_batches(1, 2, cores) == 1
+    assert service_load.parallel_batches(4, 64, 0) == 1  # 0: onnxruntime's, every core

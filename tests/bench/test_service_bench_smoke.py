@@ -4,7 +4,6 @@ committed DSADS subset: they run end to end and report what the server really di
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -81,7 +80,7 @@ def test_service_load_quick_against_a_real_server(
     bound = payload["compute_bound"]
     assert bound["at_server_batch"]["predictions_per_s"] > 0
     # The bound scales with the model threads that can run at once (one core each).
-    assert bound["parallel_model_threads"] == min(2, os.cpu_count() or 1)
+    assert bound["parallel_model_threads"] == service_load.parallel_batches(1, 2, 1)
     assert bound["fraction"] == pytest.approx(
         bound["service_predictions_per_s"]
         / (bound["parallel_model_threads"] * bound["at_server_batch"]["predictions_per_s"])

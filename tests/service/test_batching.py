@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from service.batching import MicroBatcher
-from service.errors import NotReadyError, OverloadedError
+from service.errors import InternalError, NotReadyError, OverloadedError
 
 
 class Recorder:
@@ -237,3 +237,70 @@ def test_stop_fails_a_batch_still_waiting_for_more_items() -> None:
             await asyncio.wait_for(collected, 1)
 
     asyncio.run(scenario())
+
+
+def test_a_run_with_too_few_results_answers_every_waiter_and_frees_its_slot() -> None:
+    def short(items: list[int]) -> list[int]:
+        return items[:1]  # a broken run function: one result for the whole batch
+
+    async def scenario() -> list[object]:
+        batcher: MicroBatcher[int, int] = MicroBatcher(
+            "short", short, max_batch_size=3, max_wait_s=0.05, max_queue_size=10,
+            executor=ThreadPoolExecutor(2), concurrency=2,
+        )  # fmt: skip
+        batcher.start()
+        outcomes = await asyncio.wait_for(
+            asyncio.gather(*(batcher.submit(i) for i in range(3)), return_exceptions=True), 2
+        )
+        again = await asyncio.wait_for(batcher.submit(7), 2)  # the slots came back
+        await batcher.stop()
+        return [*outcomes, again]
+
+    outcomes = asyncio.run(scenario())
+    assert outcomes[0] == 0 and outcomes[3] == 7
+    for missing in outcomes[1:3]:
+        assert isinstance(missing, InternalError)
+        assert missing.status_code == 500
+
+
+def test_failing_batches_with_two_slots_keep_the_loop_and_the_slots() -> None:
+    def failing(items: list[int]) -> list[int]:
+        if items[0] < 0:
+            raise RuntimeError("bad batch")
+        return items
+
+    async def scenario() -> list[object]:
+        batcher: MicroBatcher[int, int] = MicroBatcher(
+            "failing", failing, max_batch_size=1, max_wait_s=0.0, max_queue_size=10,
+            executor=ThreadPoolExecutor(2), concurrency=2,
+        )  # fmt: skip
+        batcher.start()
+        outcomes = await asyncio.wait_for(
+            asyncio.gather(*(batcher.submit(i) for i in (-1, -2, -3, 4, 5)),
+                           return_exceptions=True), 2
+        )  # fmt: skip
+        await batcher.stop()
+        return outcomes
+
+    outcomes = asyncio.run(scenario())
+    assert [isinstance(o, RuntimeError) for o in outcomes[:3]] == [True, True, True]
+    assert outcomes[3:] == [4, 5]
+
+
+def test_a_requester_that_leaves_mid_run_does_not_disturb_the_others() -> None:
+    async def scenario() -> int:
+        run = Gated([0])
+        batcher: MicroBatcher[int, int] = MicroBatcher(
+            "leave", run, max_batch_size=2, max_wait_s=0.05, max_queue_size=10,
+            executor=ThreadPoolExecutor(2), concurrency=2,
+        )  # fmt: skip
+        batcher.start()
+        leaving, staying = (asyncio.ensure_future(batcher.submit(i)) for i in (0, 1))
+        await asyncio.sleep(0.1)  # both run in one batch, held at the gate
+        leaving.cancel()
+        run.gates[0].set()
+        result = await asyncio.wait_for(staying, 2)
+        await batcher.stop()
+        return result
+
+    assert asyncio.run(scenario()) == 10

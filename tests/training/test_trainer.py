@@ -208,3 +208,8 @@ def test_a_run_saved_before_a_new_option_existed_still_resumes() -> None:
     assert not same_config(saved, TrainConfig(data="x.npz", model={"kernel_size": 9},
                                               class_balance_power=0.5))  # fmt: skip
     assert not same_config(saved, TrainConfig(data="x.npz"))  # another kernel
+
+
+def test_class_weights_without_labelled_samples_are_zero_not_nan() -> None:
+    weights = class_weights(np.array([-1, -1]), 3, power=0.5).numpy()
+    assert weights.tolist() == [0.0, 0.0, 0.0]
