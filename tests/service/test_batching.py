@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -134,6 +135,16 @@ def test_submit_before_start_and_pending_at_stop_are_not_ready() -> None:
     asyncio.run(scenario())
 
 
+def two_slots(
+    run: Callable[[list[int]], list[int]], *, max_batch_size: int, max_wait_s: float
+) -> MicroBatcher[int, int]:
+    """A batcher running up to two batches at once, in two executor threads."""
+    return MicroBatcher(
+        "pool", run, max_batch_size=max_batch_size, max_wait_s=max_wait_s, max_queue_size=10,
+        executor=ThreadPoolExecutor(2), concurrency=2,
+    )  # fmt: skip
+
+
 class Gated:
     """A run function whose calls each wait for their own gate, keyed by the batch's first item;
     records how many calls were inside at once."""
@@ -157,10 +168,7 @@ class Gated:
 def test_concurrent_batches_run_side_by_side_and_answer_their_own_waiters() -> None:
     async def scenario() -> tuple[int, list[int], bool]:
         run = Gated([0, 1, 2])
-        batcher: MicroBatcher[int, int] = MicroBatcher(
-            "pool", run, max_batch_size=1, max_wait_s=0.0, max_queue_size=10,
-            executor=ThreadPoolExecutor(2), concurrency=2,
-        )  # fmt: skip
+        batcher = two_slots(run, max_batch_size=1, max_wait_s=0.0)
         batcher.start()
         first, second, third = (asyncio.ensure_future(batcher.submit(i)) for i in range(3))
         await asyncio.sleep(0.05)
@@ -203,10 +211,7 @@ def test_one_slot_runs_one_batch_at_a_time_even_with_spare_threads() -> None:
 def test_stop_fails_every_running_batch_when_several_run() -> None:
     async def scenario() -> list[BaseException | None]:
         run = Gated([0, 1])
-        batcher: MicroBatcher[int, int] = MicroBatcher(
-            "pool", run, max_batch_size=1, max_wait_s=0.0, max_queue_size=10,
-            executor=ThreadPoolExecutor(2), concurrency=2,
-        )  # fmt: skip
+        batcher = two_slots(run, max_batch_size=1, max_wait_s=0.0)
         batcher.start()
         futures = [asyncio.ensure_future(batcher.submit(i)) for i in range(2)]
         await asyncio.sleep(0.05)
@@ -244,10 +249,7 @@ def test_a_run_with_too_few_results_answers_every_waiter_and_frees_its_slot() ->
         return items[:1]  # a broken run function: one result for the whole batch
 
     async def scenario() -> list[object]:
-        batcher: MicroBatcher[int, int] = MicroBatcher(
-            "short", short, max_batch_size=3, max_wait_s=0.05, max_queue_size=10,
-            executor=ThreadPoolExecutor(2), concurrency=2,
-        )  # fmt: skip
+        batcher = two_slots(short, max_batch_size=3, max_wait_s=0.05)
         batcher.start()
         outcomes = await asyncio.wait_for(
             asyncio.gather(*(batcher.submit(i) for i in range(3)), return_exceptions=True), 2
@@ -270,10 +272,7 @@ def test_failing_batches_with_two_slots_keep_the_loop_and_the_slots() -> None:
         return items
 
     async def scenario() -> list[object]:
-        batcher: MicroBatcher[int, int] = MicroBatcher(
-            "failing", failing, max_batch_size=1, max_wait_s=0.0, max_queue_size=10,
-            executor=ThreadPoolExecutor(2), concurrency=2,
-        )  # fmt: skip
+        batcher = two_slots(failing, max_batch_size=1, max_wait_s=0.0)
         batcher.start()
         outcomes = await asyncio.wait_for(
             asyncio.gather(*(batcher.submit(i) for i in (-1, -2, -3, 4, 5)),
@@ -290,10 +289,7 @@ def test_failing_batches_with_two_slots_keep_the_loop_and_the_slots() -> None:
 def test_a_requester_that_leaves_mid_run_does_not_disturb_the_others() -> None:
     async def scenario() -> int:
         run = Gated([0])
-        batcher: MicroBatcher[int, int] = MicroBatcher(
-            "leave", run, max_batch_size=2, max_wait_s=0.05, max_queue_size=10,
-            executor=ThreadPoolExecutor(2), concurrency=2,
-        )  # fmt: skip
+        batcher = two_slots(run, max_batch_size=2, max_wait_s=0.05)
         batcher.start()
         leaving, staying = (asyncio.ensure_future(batcher.submit(i)) for i in (0, 1))
         await asyncio.sleep(0.1)  # both run in one batch, held at the gate
