@@ -296,6 +296,68 @@ def fusion_table(table: str, runs_dir: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
+# Tables whose first variant is the reference the others change one thing of.
+PAIRED_TABLES = ("table5", "encoder", "augment")
+
+
+def paired_table(table: str, runs_dir: Path) -> str:
+    """Markdown: each variant minus the table's first variant, seed by seed (only seeds both
+    finished), as mean ± std of the paired differences and how many seeds gained. Pairing
+    removes the seed's own luck, which the unpaired means of `summarise` keep."""
+    names = list(variants(table))
+    baseline_name, others = names[0], names[1:]
+    baseline = _scores_by_seed(table, runs_dir, baseline_name)
+    lines: list[str] = []
+    for variant in others:
+        scores = _scores_by_seed(table, runs_dir, variant)
+        seeds = sorted(set(scores) & set(baseline))
+        if not seeds:
+            continue
+        scenario_names = list(baseline[seeds[0]])
+        if not lines:
+            header = " | ".join(scenario_names)
+            lines.append(f"| variant - {baseline_name} | {header} | seeds |")
+            lines.append("|---|" + "---|" * (len(scenario_names) + 1))
+        cells = []
+        for name in scenario_names:
+            gains = [scores[seed][name] - baseline[seed][name] for seed in seeds]
+            spread = f" ± {statistics.stdev(gains):.2f}" if len(gains) > 1 else ""
+            better = sum(gain > 0 for gain in gains)
+            cells.append(f"{statistics.mean(gains):+.2f}{spread} ({better}/{len(gains)} up)")
+        seed_list = ", ".join(str(seed) for seed in seeds)
+        lines.append(f"| {variant} | " + " | ".join(cells) + f" | {seed_list} |")
+    return "\n".join(lines) + "\n" if lines else ""
+
+
+def across_variants(table: str, runs_dir: Path) -> str:
+    """Markdown: mean ± std over the variants (each its mean over seeds), so the split
+    table says how far the score moves with the choice of test subjects alone."""
+    means: dict[str, list[float]] = {}
+    for variant in variants(table):
+        for name, scores in collect_scores(table, runs_dir, variant).items():
+            means.setdefault(name, []).append(statistics.mean(scores))
+    count = min((len(v) for v in means.values()), default=0)
+    if count < 2:
+        return ""
+    cells = " | ".join(
+        f"{statistics.mean(v):.2f} ± {statistics.stdev(v):.2f}" for v in means.values()
+    )
+    return (
+        "| | " + " | ".join(means) + " |\n" + "|---|" + "---|" * len(means) + "\n"
+        f"| mean ± std over {count} partitions | {cells} |\n"
+    )
+
+
+def _scores_by_seed(table: str, runs_dir: Path, variant: str) -> dict[int, dict[str, float]]:
+    """Seed -> scenario -> test macro-F1 (%) of one variant's finished runs."""
+    return {
+        int(path.parent.name.removeprefix("seed")): {
+            name: 100 * score for name, score in json.loads(path.read_text())["scenarios"].items()
+        }
+        for path in sorted(run_dir(runs_dir, table, variant).glob("seed*/evaluation.json"))
+    }
+
+
 def collect_scores(table: str, runs_dir: Path, variant: str = "RALIS") -> dict[str, list[float]]:
     """Scenario -> macro-F1 (%) of every finished seed of one variant."""
     scores: dict[str, list[float]] = {}
@@ -340,6 +402,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.table in ("table3", "augment"):
         table_md += "\nAll-views test F1 of the classes that carry the gap:\n\n"
         table_md += class_table(args.table, runs_dir)
+    if args.table == "splits" and (spread := across_variants(args.table, runs_dir)):
+        table_md += "\nHow far the choice of subjects moves the score:\n\n" + spread
+    if args.table in PAIRED_TABLES and (paired := paired_table(args.table, runs_dir)):
+        table_md += "\nEach variant against the first row, paired by seed (points):\n\n"
+        table_md += paired
     table_md += "\nAll views against the best single view (test macro-F1, %):\n\n"
     table_md += fusion_table(args.table, runs_dir)
     table_md += "\nAll-views test F1 (%) per class, mean over seeds:\n\n"

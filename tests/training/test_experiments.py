@@ -11,9 +11,11 @@ from training.experiments import (
     PROTOCOL,
     SPLIT_PARTITIONS,
     TABLES,
+    across_variants,
     collect_scores,
     fusion_table,
     main,
+    paired_table,
     per_class_table,
     run_config,
     run_dir,
@@ -183,3 +185,39 @@ def test_missing_view_runs_get_a_view_prior_report_and_complete_ones_do_not(
     for table in ("table3", "table4"):
         main([table, "--seeds", "0", "--out", str(tmp_path)])
     assert reported == [run_dir(tmp_path / "runs", "table4", "RALIS") / "seed0"]
+
+
+def test_paired_table_differences_each_ablation_with_the_full_model_of_the_same_seed(
+    tmp_path: Path,
+) -> None:
+    # The full model (Table 4's run) has seeds 0 and 1; -MoE has seeds 0, 1 and 2, so seed 2
+    # has no partner and must not count. By hand: 1 view +2 and +4 -> +3.00 ± 1.41, both up;
+    # 3 views -1 and +1 -> +0.00 ± 1.41, one up; 5 views -2 and -2 -> -2.00 ± 0.00, none up.
+    _write_run(tmp_path, "table4", "RALIS", 0, [0.70, 0.80, 0.90])
+    _write_run(tmp_path, "table4", "RALIS", 1, [0.60, 0.70, 0.80])
+    _write_run(tmp_path, "table5", "no_MoE", 0, [0.72, 0.79, 0.88])
+    _write_run(tmp_path, "table5", "no_MoE", 1, [0.64, 0.71, 0.78])
+    _write_run(tmp_path, "table5", "no_MoE", 2, [0.99, 0.99, 0.99])
+    table = paired_table("table5", tmp_path)
+    assert "| variant - RALIS | 1 view | 3 views | 5 views | seeds |" in table
+    assert (
+        "| -MoE | +3.00 ± 1.41 (2/2 up) | +0.00 ± 1.41 (1/2 up) | -2.00 ± 0.00 (0/2 up) | 0, 1 |"
+        in table
+    )
+    assert "-contrast" not in table  # no finished run: no row
+
+
+def test_paired_table_is_empty_without_a_finished_baseline(tmp_path: Path) -> None:
+    _write_run(tmp_path, "table5", "no_MoE", 0, [0.72, 0.79, 0.88])
+    assert paired_table("table5", tmp_path) == ""
+
+
+def test_split_spread_is_over_partitions_each_averaged_over_its_seeds(tmp_path: Path) -> None:
+    # The paper's partition is Table 3's run: seeds at 5 views 90 and 94 -> 92. One other
+    # partition at 82. By hand: mean 87.00, sample std sqrt(50) = 7.07.
+    _write_run(tmp_path, "table3", "RALIS", 0, [0.70, 0.80, 0.90])
+    _write_run(tmp_path, "table3", "RALIS", 1, [0.72, 0.82, 0.94])
+    _write_run(tmp_path, "splits", "p678_p12_p345", 0, [0.60, 0.70, 0.82])
+    table = across_variants("splits", tmp_path)
+    assert "| | 1 view | 3 views | 5 views |" in table
+    assert "| mean ± std over 2 partitions | 65.50 ± 7.78 | 75.50 ± 7.78 | 87.00 ± 7.07 |" in table
