@@ -54,9 +54,13 @@ def write_evaluation(
     report = evaluate(checkpoint.model, test, max_combinations)
     report.extra.update(extra or {})
     summary = report.to_json()
-    (out_dir / "evaluation.json").write_text(json.dumps(summary, indent=2) + "\n")
     (out_dir / "evaluation.md").write_text(markdown_table(report))
     plot_f1_vs_views(report, out_dir / "f1_vs_views.png")
     plot_confusion(report, out_dir / "confusion_all_views.png")
     plot_view_weights(report, out_dir / "view_weights_per_class.png")
+    # Last and atomic: experiment runners treat evaluation.json as "this run is finished",
+    # so a run stopped while plotting must not look finished (and then lack its plots).
+    partial = out_dir / "evaluation.json.partial"
+    partial.write_text(json.dumps(summary, indent=2) + "\n")
+    partial.replace(out_dir / "evaluation.json")
     return summary
