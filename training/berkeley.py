@@ -112,14 +112,17 @@ def summarise(runs_dir: Path) -> str:
     ]
     for name, summary in summaries:
         everything = summary["combinations"][list(summary["scenarios"])[-1]][0]
+        # The best view per window and per trial may differ: name each.
         best = max(summary["combinations"][single], key=lambda r: r["macro_f1"])
-        best_trial = max(r["trial_macro_f1"] for r in summary["combinations"][single])
+        best_trial = max(summary["combinations"][single], key=lambda r: r["trial_macro_f1"])
+        trial_view = "" if best_trial is best else f"{best_trial['views'][0]} "
+        best_trial_f1 = best_trial["trial_macro_f1"] * 100
         lines.append(
             f"| {name} | {everything['macro_f1'] * 100:.2f} / "
             f"{everything['trial_macro_f1'] * 100:.2f} | {best['views'][0]} "
-            f"{best['macro_f1'] * 100:.2f} / {best_trial * 100:.2f} | "
+            f"{best['macro_f1'] * 100:.2f} / {trial_view}{best_trial_f1:.2f} | "
             f"{(everything['macro_f1'] - best['macro_f1']) * 100:+.2f} / "
-            f"{(everything['trial_macro_f1'] - best_trial) * 100:+.2f} |"
+            f"{(everything['trial_macro_f1'] - best_trial['trial_macro_f1']) * 100:+.2f} |"
         )
     lines += ["", "| seed | epochs run / planned | steps | kept epoch | wall time (min) |"]
     lines.append("|---|---|---|---|---|")

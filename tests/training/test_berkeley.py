@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+from pathlib import Path
 
-from training.berkeley import RECIPES, berkeley_config
+from training.berkeley import RECIPES, berkeley_config, summarise
 from training.config import TrainConfig
 
 
@@ -40,3 +42,35 @@ def test_kernel9_recipe_changes_only_the_encoder_kernel() -> None:
     wider = berkeley_config("trials.npz", seed=0, **RECIPES["kernel9"])
     assert wider.model == {"kernel_size": 9}
     assert dataclasses.replace(wider, model=budget.model) == budget
+
+
+def _summary(everything: tuple[float, float], singles: dict[str, tuple[float, float]]) -> dict:
+    combination = {
+        "1 view": [
+            {"views": [view], "macro_f1": window, "trial_macro_f1": trial}
+            for view, (window, trial) in singles.items()
+        ],
+        "all views": [
+            {"views": list(singles), "macro_f1": everything[0], "trial_macro_f1": everything[1]}
+        ],
+    }
+    return {
+        "scenarios": {"1 view": 0.5, "all views": everything[0]},
+        "scenarios_trial": {"1 view": 0.6, "all views": everything[1]},
+        "combinations": combination,
+        "best_epoch": 12,
+        "total_seconds": 600.0,
+    }
+
+
+def test_summary_names_the_best_view_per_window_and_per_trial_separately(
+    tmp_path: Path,
+) -> None:
+    # The skeleton is best per window (0.81), the left wrist per trial (0.94): the fusion
+    # (0.88 / 0.99) is compared with each, and the trial score is named after its own view.
+    run = tmp_path / "seed0"
+    run.mkdir()
+    singles = {"left_wrist": (0.78, 0.94), "skeleton": (0.81, 0.92)}
+    (run / "evaluation.json").write_text(json.dumps(_summary((0.88, 0.99), singles)))
+    table = summarise(tmp_path)
+    assert "| seed0 | 88.00 / 99.00 | skeleton 81.00 / left_wrist 94.00 | +7.00 / +5.00 |" in table
