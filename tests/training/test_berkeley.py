@@ -6,7 +6,12 @@ import dataclasses
 import json
 from pathlib import Path
 
-from training.berkeley import RECIPES, berkeley_config, summarise
+from training.berkeley import (
+    RECIPES,
+    berkeley_config,
+    macro_f1_within_group_forgiven,
+    summarise,
+)
 from training.config import TrainConfig
 
 
@@ -74,3 +79,17 @@ def test_summary_names_the_best_view_per_window_and_per_trial_separately(
     (run / "evaluation.json").write_text(json.dumps(_summary((0.88, 0.99), singles)))
     table = summarise(tmp_path)
     assert "| seed0 | 88.00 / 99.00 | skeleton 81.00 / left_wrist 94.00 | +7.00 / +5.00 |" in table
+
+
+def test_forgiving_a_label_group_moves_its_confusions_onto_the_diagonal() -> None:
+    # Classes a, b, c; b and c form the ambiguous group. Confusion (rows true, columns
+    # predicted): a 10/0/0, b 0/6/4, c 0/2/8. Forgiven: b 10 right, c 10 right -> F1 1 each.
+    summary = {
+        "class_names": ["a", "b", "c"],
+        "confusion_all_views": [[10, 0, 0], [0, 6, 4], [0, 2, 8]],
+    }
+    assert macro_f1_within_group_forgiven(summary, ("b", "c")) == 100.0
+    # Forgiving only a (no confusions) keeps the plain macro-F1: b: 2*6/(8+10) = 2/3,
+    # c: 2*8/(12+10) = 8/11, a: 1 -> (1 + 2/3 + 8/11) / 3.
+    plain = 100 * (1 + 2 / 3 + 8 / 11) / 3
+    assert abs(macro_f1_within_group_forgiven(summary, ("a",)) - plain) < 1e-9
