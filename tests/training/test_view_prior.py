@@ -93,10 +93,23 @@ def test_gate_table_reads_back_what_the_report_wrote(tmp_path: Path) -> None:
         prior = ViewPrior(3, "right_leg", bias, 2.0, low, {"right_leg": 0.8}, {0.0: 0.8, 2.0: 0.81})
         (tmp_path / name / "view_prior").mkdir(parents=True)
         (tmp_path / name / "view_prior" / "view_prior.md").write_text(report(prior, before, after))
-    table = gate_table([tmp_path / "kept", tmp_path / "applied"]).splitlines()
-    # The kept run reports the model as trained, the applied one the score with b = 2.
-    assert table[2].endswith("| right_leg | 2 | -0.40 | b = 0 | 85.00 | 87.00 | **85.00** |")
-    assert table[3].endswith("| right_leg | 2 | +1.20 | applied | 85.00 | 87.00 | **87.00** |")
+    # A run still training has no report: it is left out, not an error.
+    (tmp_path / "running").mkdir()
+    runs = [tmp_path / "kept", tmp_path / "applied", tmp_path / "running"]
+    table = gate_table(runs).splitlines()
+    # The kept run reports the model as trained, the applied one the score with b = 2; the
+    # ungated bias changes both from 85.00 to 87.00.
+    assert table[2].endswith(
+        "| right_leg | 2 | -0.40 | b = 0 | 85.00 | 87.00 | +2.00 | **85.00** |"
+    )
+    assert table[3].endswith(
+        "| right_leg | 2 | +1.20 | applied | 85.00 | 87.00 | +2.00 | **87.00** |"
+    )
+    assert not any("running" in line for line in table)
+    assert table[-1] == (
+        "Without the gate, the validation-best bias raised 2 of 2 runs, lowered 0 and left 0 "
+        "unchanged."
+    )
 
 
 def test_settling_saves_the_prior_into_the_checkpoint_only_after_missing_view_training(
