@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -11,6 +12,11 @@ from training.data.splits import DSADS_DEFAULT_SPLIT
 
 # The released DSADS zip where this repository's machines keep it (../shared/datasets/).
 DEFAULT_DSADS = "../shared/datasets/dsads/daily_sports_activities.zip"
+
+
+# Fields added with a default that changed behaviour: a saved configuration without one ran
+# the way the code did before it existed, not the way the default now does.
+ABSENT_FIELD_MEANT: dict[str, Any] = {"view_prior": False}
 
 
 @dataclass(frozen=True)
@@ -112,6 +118,10 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """`to_dict` as it reads back from JSON (tuples become lists)."""
+        return dict(json.loads(json.dumps(self.to_dict())))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:

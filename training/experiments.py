@@ -28,6 +28,7 @@ from model.config import TABLE5_ABLATIONS, variant_slug
 from training.config import DEFAULT_DSADS, TrainConfig
 from training.data.protocols import Protocol
 from training.data.splits import DSADS_DEFAULT_SPLIT
+from training.recipes import RECIPES, with_recipe
 
 TABLES = ("table3", "table4", "table5", "table6", "augment", "splits", "encoder")
 
@@ -119,25 +120,47 @@ def run_dir(runs_dir: Path, table: str, variant: str) -> Path:
 
 
 def run_config(
-    table: str, overrides: dict[str, Any], seed: int, data: str, epochs: int
+    table: str,
+    overrides: dict[str, Any],
+    seed: int,
+    data: str,
+    epochs: int,
+    recipe: dict[str, Any] | None = None,
 ) -> TrainConfig:
     """Table 5 and "encoder" variants override the model; "augment" and "splits" the
-    training config."""
+    training config; `recipe` (training/recipes.py) sits under both."""
     protocol = PROTOCOL[table]
     # The paper's method as trained: the view prior is reported beside it, never applied.
-    common: dict[str, Any] = dict(
+    fields: dict[str, Any] = dict(
         data=data, protocol=protocol, seed=seed, epochs=epochs, view_prior=False
     )
     if table in ("augment", "splits"):
-        return TrainConfig(**common, **overrides)
-    return TrainConfig(**common, model=dict(overrides))
+        fields |= overrides
+    else:
+        fields["model"] = dict(overrides)
+    return TrainConfig(**with_recipe(fields, recipe or {}))
 
 
-def run_one(config: TrainConfig, out_dir: Path) -> dict[str, Any]:
-    """Train + evaluate one configuration, or reuse a finished run in `out_dir`."""
+class RunMismatchError(RuntimeError):
+    """A finished run in the output folder was trained with another configuration."""
+
+
+def run_one(
+    config: TrainConfig, out_dir: Path, ignore: frozenset[str] = frozenset()
+) -> dict[str, Any]:
+    """Train + evaluate one configuration, or reuse a finished run in `out_dir` when it was
+    made with the same one (but the fields in `ignore`)."""
+    from training.trainer import config_differences
+
     done = out_dir / "evaluation.json"
     if done.is_file():
-        return dict(json.loads(done.read_text()))
+        summary = dict(json.loads(done.read_text()))
+        if differences := config_differences(summary.get("config", {}), config, ignore):
+            raise RunMismatchError(
+                f"{out_dir} holds a finished run of another configuration "
+                f"({'; '.join(differences)}); give another --out (or --recipe) or remove it"
+            )
+        return summary
     from training.checkpoint import Checkpoint
     from training.pipeline import prepare_data
     from training.reporting import write_evaluation
@@ -382,6 +405,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", default=DEFAULT_DSADS)
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--out", type=Path, default=Path("results/dsads"))
+    parser.add_argument(
+        "--recipe",
+        choices=sorted(RECIPES),
+        default="default",
+        help="overrides of `ralis train`'s defaults under every run (training/recipes.py)",
+    )
     parser.add_argument("--summarise-only", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -391,7 +420,9 @@ def main(argv: list[str] | None = None) -> int:
             if args.variants and variant not in args.variants:
                 continue
             for seed in args.seeds:
-                config = run_config(args.table, overrides, seed, args.data, args.epochs)
+                config = run_config(
+                    args.table, overrides, seed, args.data, args.epochs, RECIPES[args.recipe]
+                )
                 out_dir = run_dir(runs_dir, args.table, variant) / f"seed{seed}"
                 logging.info("run %s %s seed %d -> %s", args.table, variant, seed, out_dir)
                 summary = run_one(config, out_dir)

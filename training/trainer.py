@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from model import RalisConfig, RalisModel, ViewConfig, compute_losses, contrastive_term
 from training.checkpoint import Checkpoint
-from training.config import TrainConfig
+from training.config import ABSENT_FIELD_MEANT, TrainConfig
 from training.data.batches import Batch, iterate_batches
 from training.evaluation import validation_scores
 from training.pipeline import PreparedData, prepare_data
@@ -77,11 +77,14 @@ def class_weights(labels: np.ndarray, num_classes: int, power: float = 1.0) -> t
     return torch.tensor(weights, dtype=torch.float32)
 
 
-def same_config(saved: dict[str, Any], config: TrainConfig) -> bool:
-    """Whether a saved run's configuration is `config`. Fields added to TrainConfig after the
-    run started count as their defaults, so that a new option does not make every interrupted
-    run start afresh. (`model` holds only the overrides a run made, compared as they are.)"""
-    defaults = TrainConfig(data=config.data).to_dict()
+def config_differences(
+    saved: dict[str, Any], config: TrainConfig, ignore: frozenset[str] = frozenset()
+) -> list[str]:
+    """The fields (but `ignore`) in which a saved run's configuration differs from `config`,
+    as "field: saved -> wanted". Fields added to TrainConfig after the run started count as their
+    defaults, so that a new option does not make every interrupted run start afresh. (`model`
+    holds only the overrides a run made, compared as they are; tuples and lists alike.)"""
+    defaults = TrainConfig(data=config.data).to_json_dict() | ABSENT_FIELD_MEANT
 
     def filled(saved_part: dict[str, Any], default_part: dict[str, Any]) -> dict[str, Any]:
         merged = dict(default_part)
@@ -92,7 +95,18 @@ def same_config(saved: dict[str, Any], config: TrainConfig) -> bool:
                 merged[key] = value
         return merged
 
-    return filled(saved, defaults) == config.to_dict()
+    before = filled(json.loads(json.dumps(saved)), defaults)
+    wanted = config.to_json_dict()
+    return [
+        f"{key}: {before.get(key)!r} -> {wanted.get(key)!r}"
+        for key in sorted((set(before) | set(wanted)) - ignore)
+        if before.get(key) != wanted.get(key)
+    ]
+
+
+def same_config(saved: dict[str, Any], config: TrainConfig) -> bool:
+    """Whether a saved run's configuration is `config` (see `config_differences`)."""
+    return not config_differences(saved, config)
 
 
 def _endless(make: Callable[[], Iterator[Batch]]) -> Iterator[Batch]:

@@ -11,6 +11,7 @@ from training.experiments import (
     PROTOCOL,
     SPLIT_PARTITIONS,
     TABLES,
+    RunMismatchError,
     across_variants,
     collect_scores,
     fusion_table,
@@ -19,6 +20,7 @@ from training.experiments import (
     per_class_table,
     run_config,
     run_dir,
+    run_one,
     summarise,
     variants,
 )
@@ -221,3 +223,30 @@ def test_split_spread_is_over_partitions_each_averaged_over_its_seeds(tmp_path: 
     table = across_variants("splits", tmp_path)
     assert "| | 1 view | 3 views | 5 views |" in table
     assert "| mean ± std over 2 partitions | 65.50 ± 7.78 | 75.50 ± 7.78 | 87.00 ± 7.07 |" in table
+
+
+def test_a_recipe_sits_under_every_variant_and_keeps_the_ablations_switch() -> None:
+    from training.recipes import KERNEL9_SEPARATE_BATCHES
+
+    no_moe = run_config("table5", {"use_moe": False}, 0, "x", 20, KERNEL9_SEPARATE_BATCHES)
+    assert no_moe.model == {"kernel_size": 9, "use_moe": False}
+    assert no_moe.contrastive_batch_size == 16
+    kernel3 = run_config("encoder", {"kernel_size": 3}, 0, "x", 20, KERNEL9_SEPARATE_BATCHES)
+    assert kernel3.model == {"kernel_size": 3}  # the variant's own choice wins
+    partition = SPLIT_PARTITIONS["p678/p12/p345"]
+    split = run_config("splits", partition, 0, "x", 20, KERNEL9_SEPARATE_BATCHES)
+    assert split.train_subjects == (6, 7, 8) and split.model == {"kernel_size": 9}
+    assert run_config("table3", {}, 0, "x", 20, {}) == run_config("table3", {}, 0, "x", 20)
+
+
+def test_a_finished_run_of_another_recipe_is_refused_not_reused(tmp_path: Path) -> None:
+    from training.recipes import KERNEL9_SEPARATE_BATCHES
+
+    made = run_config("table3", {}, 0, "x", 20)
+    (tmp_path / "evaluation.json").write_text(
+        json.dumps({"scenarios": {"5 views": 0.9}, "config": made.to_dict()})
+    )
+    assert run_one(made, tmp_path)["scenarios"] == {"5 views": 0.9}  # JSON lists == tuples
+    other = run_config("table3", {}, 0, "x", 20, KERNEL9_SEPARATE_BATCHES)
+    with pytest.raises(RunMismatchError, match="contrastive_batch_size: None -> 16"):
+        run_one(other, tmp_path)

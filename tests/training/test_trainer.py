@@ -18,6 +18,7 @@ from training.trainer import (
     LEARNING_CURVES,
     RESUME_FILE,
     class_weights,
+    config_differences,
     lr_factor,
     planned_epochs,
     same_config,
@@ -213,3 +214,18 @@ def test_a_run_saved_before_a_new_option_existed_still_resumes() -> None:
 def test_class_weights_without_labelled_samples_are_zero_not_nan() -> None:
     weights = class_weights(np.array([-1, -1]), 3, power=0.5).numpy()
     assert weights.tolist() == [0.0, 0.0, 0.0]
+
+
+def test_a_run_saved_before_the_view_prior_existed_ran_without_it() -> None:
+    # The prior arrived on by default; runs saved before it never applied one.
+    saved = json.loads(json.dumps(TrainConfig(data="x.npz", view_prior=False).to_dict()))
+    del saved["view_prior"]
+    assert same_config(saved, TrainConfig(data="x.npz", view_prior=False))
+    assert config_differences(saved, TrainConfig(data="x.npz")) == ["view_prior: False -> True"]
+    ignored = frozenset({"view_prior"})
+    assert config_differences(saved, TrainConfig(data="x.npz"), ignored) == []
+
+
+def test_a_config_read_back_from_json_is_the_same_config() -> None:
+    config = TrainConfig(data="x.npz", train_subjects=(1, 2), augment_transforms=("rotate",))
+    assert same_config(json.loads(json.dumps(config.to_dict())), config)
