@@ -90,8 +90,8 @@ class TrainConfig:
     # After training with views missing, bias the fusion's attention toward the view that
     # scores best alone on validation (training/view_prior.py; complete-data models are left
     # alone). A RALIS extension, not in the paper. On by default since the held-out Table 5
-    # runs bore the rule out: 6 gains (+0.27 to +2.19 at 5 views), 1 loss (-0.28), 1 no-op
-    # (results/dsads/tables/view_prior_gate.md). The paper tables turn it off.
+    # runs bore the rule out: of 24, 18 gains (+0.27 to +2.40 at 5 views), 2 losses (-0.28,
+    # -0.42), 4 no-ops (results/dsads/tables/view_prior_gate.md). The paper tables turn it off.
     view_prior: bool = True
     seed: int = 0
     num_threads: int = 1
