@@ -341,14 +341,44 @@ def paired_table(table: str, runs_dir: Path) -> str:
             header = " | ".join(scenario_names)
             lines.append(f"| variant - {baseline_name} | {header} | seeds |")
             lines.append("|---|" + "---|" * (len(scenario_names) + 1))
-        cells = []
-        for name in scenario_names:
-            gains = [scores[seed][name] - baseline[seed][name] for seed in seeds]
-            spread = f" ± {statistics.stdev(gains):.2f}" if len(gains) > 1 else ""
-            better = sum(gain > 0 for gain in gains)
-            cells.append(f"{statistics.mean(gains):+.2f}{spread} ({better}/{len(gains)} up)")
-        seed_list = ", ".join(str(seed) for seed in seeds)
-        lines.append(f"| {variant} | " + " | ".join(cells) + f" | {seed_list} |")
+        lines.append(_paired_row(variant, scores, baseline, seeds, scenario_names))
+    return "\n".join(lines) + "\n" if lines else ""
+
+
+def _paired_row(
+    label: str,
+    scores: dict[int, dict[str, float]],
+    baseline: dict[int, dict[str, float]],
+    seeds: list[int],
+    scenario_names: list[str],
+) -> str:
+    """One markdown row: per scenario, mean ± std of `scores - baseline` over `seeds` and how
+    many seeds gained."""
+    cells = []
+    for name in scenario_names:
+        gains = [scores[seed][name] - baseline[seed][name] for seed in seeds]
+        spread = f" ± {statistics.stdev(gains):.2f}" if len(gains) > 1 else ""
+        better = sum(gain > 0 for gain in gains)
+        cells.append(f"{statistics.mean(gains):+.2f}{spread} ({better}/{len(gains)} up)")
+    seed_list = ", ".join(str(seed) for seed in seeds)
+    return f"| {label} | " + " | ".join(cells) + f" | {seed_list} |"
+
+
+def against_runs(table: str, runs_dir: Path, other_runs_dir: Path) -> str:
+    """Markdown: each variant of `table` minus the same variant and seed under
+    `other_runs_dir` (another recipe's runs), for the seeds both finished."""
+    lines: list[str] = []
+    for variant in variants(table):
+        scores = _scores_by_seed(table, runs_dir, variant)
+        other = _scores_by_seed(table, other_runs_dir, variant)
+        seeds = sorted(set(scores) & set(other))
+        if not seeds:
+            continue
+        scenario_names = list(other[seeds[0]])
+        if not lines:
+            lines.append(f"| variant | {' | '.join(scenario_names)} | seeds |")
+            lines.append("|---|" + "---|" * (len(scenario_names) + 1))
+        lines.append(_paired_row(variant, scores, other, seeds, scenario_names))
     return "\n".join(lines) + "\n" if lines else ""
 
 
@@ -411,6 +441,12 @@ def main(argv: list[str] | None = None) -> int:
         default="default",
         help="overrides of `ralis train`'s defaults under every run (training/recipes.py)",
     )
+    parser.add_argument(
+        "--against",
+        type=Path,
+        default=None,
+        help="another --out (another recipe): add each run minus its run there, same seed",
+    )
     parser.add_argument("--summarise-only", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -438,6 +474,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.table in PAIRED_TABLES and (paired := paired_table(args.table, runs_dir)):
         table_md += "\nEach variant against the first row, paired by seed (points):\n\n"
         table_md += paired
+    if args.against and (against := against_runs(args.table, runs_dir, args.against / "runs")):
+        table_md += (
+            f"\nEach run minus the same run under {args.against}, paired by seed (points):\n\n"
+        )
+        table_md += against
     table_md += "\nAll views against the best single view (test macro-F1, %):\n\n"
     table_md += fusion_table(args.table, runs_dir)
     table_md += "\nAll-views test F1 (%) per class, mean over seeds:\n\n"

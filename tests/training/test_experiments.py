@@ -13,6 +13,7 @@ from training.experiments import (
     TABLES,
     RunMismatchError,
     across_variants,
+    against_runs,
     collect_scores,
     fusion_table,
     main,
@@ -250,3 +251,21 @@ def test_a_finished_run_of_another_recipe_is_refused_not_reused(tmp_path: Path) 
     other = run_config("table3", {}, 0, "x", 20, KERNEL9_SEPARATE_BATCHES)
     with pytest.raises(RunMismatchError, match="contrastive_batch_size: None -> 16"):
         run_one(other, tmp_path)
+
+
+def test_against_runs_differences_each_run_with_the_same_seed_of_another_recipe(
+    tmp_path: Path,
+) -> None:
+    new, old = tmp_path / "new", tmp_path / "old"
+    _write_run(new, "table3", "RALIS", 0, [0.80, 0.88, 0.91])
+    _write_run(new, "table3", "RALIS", 1, [0.81, 0.88, 0.92])
+    _write_run(new, "table3", "RALIS", 2, [0.50, 0.50, 0.50])  # no partner: left out
+    _write_run(old, "table3", "RALIS", 0, [0.78, 0.86, 0.90])
+    _write_run(old, "table3", "RALIS", 1, [0.82, 0.86, 0.89])
+    table = against_runs("table3", new, old)
+    # Hand-computed: 1 view +2 and -1 (mean +0.5, std 2.12); 3 views +2, +2; 5 views +1, +3.
+    assert (
+        "| RALIS | +0.50 ± 2.12 (1/2 up) | +2.00 ± 0.00 (2/2 up) | +2.00 ± 1.41 (2/2 up) | 0, 1 |"
+        in table
+    )
+    assert against_runs("table4", new, old) == ""
