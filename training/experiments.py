@@ -328,20 +328,37 @@ def paired_table(table: str, runs_dir: Path) -> str:
     finished), as mean ± std of the paired differences and how many seeds gained. Pairing
     removes the seed's own luck, which the unpaired means of `summarise` keep."""
     names = list(variants(table))
-    baseline_name, others = names[0], names[1:]
-    baseline = _scores_by_seed(table, runs_dir, baseline_name)
+    baseline = _scores_by_seed(table, runs_dir, names[0])
+    pairs = [(v, _scores_by_seed(table, runs_dir, v), baseline) for v in names[1:]]
+    return _paired_markdown(f"variant - {names[0]}", pairs)
+
+
+def against_runs(table: str, runs_dir: Path, other_runs_dir: Path) -> str:
+    """Markdown: each variant of `table` minus the same variant and seed under
+    `other_runs_dir` (another recipe's runs), for the seeds both finished."""
+    pairs = [
+        (v, _scores_by_seed(table, runs_dir, v), _scores_by_seed(table, other_runs_dir, v))
+        for v in variants(table)
+    ]
+    return _paired_markdown("variant", pairs)
+
+
+Scores = dict[int, dict[str, float]]  # seed -> scenario -> test macro-F1 (%)
+
+
+def _paired_markdown(first_column: str, pairs: list[tuple[str, Scores, Scores]]) -> str:
+    """A markdown table with one `_paired_row` per (label, scores, baseline) that shares a
+    finished seed; empty when none does."""
     lines: list[str] = []
-    for variant in others:
-        scores = _scores_by_seed(table, runs_dir, variant)
+    for label, scores, baseline in pairs:
         seeds = sorted(set(scores) & set(baseline))
         if not seeds:
             continue
         scenario_names = list(baseline[seeds[0]])
         if not lines:
-            header = " | ".join(scenario_names)
-            lines.append(f"| variant - {baseline_name} | {header} | seeds |")
+            lines.append(f"| {first_column} | {' | '.join(scenario_names)} | seeds |")
             lines.append("|---|" + "---|" * (len(scenario_names) + 1))
-        lines.append(_paired_row(variant, scores, baseline, seeds, scenario_names))
+        lines.append(_paired_row(label, scores, baseline, seeds, scenario_names))
     return "\n".join(lines) + "\n" if lines else ""
 
 
@@ -362,24 +379,6 @@ def _paired_row(
         cells.append(f"{statistics.mean(gains):+.2f}{spread} ({better}/{len(gains)} up)")
     seed_list = ", ".join(str(seed) for seed in seeds)
     return f"| {label} | " + " | ".join(cells) + f" | {seed_list} |"
-
-
-def against_runs(table: str, runs_dir: Path, other_runs_dir: Path) -> str:
-    """Markdown: each variant of `table` minus the same variant and seed under
-    `other_runs_dir` (another recipe's runs), for the seeds both finished."""
-    lines: list[str] = []
-    for variant in variants(table):
-        scores = _scores_by_seed(table, runs_dir, variant)
-        other = _scores_by_seed(table, other_runs_dir, variant)
-        seeds = sorted(set(scores) & set(other))
-        if not seeds:
-            continue
-        scenario_names = list(other[seeds[0]])
-        if not lines:
-            lines.append(f"| variant | {' | '.join(scenario_names)} | seeds |")
-            lines.append("|---|" + "---|" * (len(scenario_names) + 1))
-        lines.append(_paired_row(variant, scores, other, seeds, scenario_names))
-    return "\n".join(lines) + "\n" if lines else ""
 
 
 def across_variants(table: str, runs_dir: Path) -> str:
