@@ -9,12 +9,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import faulthandler
 import logging
 import math
 import resource
 import signal
 import socket
 import sys
+from types import FrameType
 from typing import Any
 
 import uvicorn
@@ -31,11 +33,21 @@ logger = logging.getLogger(__name__)
 
 
 class GracefulServer(uvicorn.Server):
-    """On SIGTERM/SIGINT: stop accepting, close streams with 1001, finish in-flight requests."""
+    """On SIGTERM/SIGINT: stop accepting, close streams with 1001, finish in-flight requests.
 
-    def __init__(self, config: uvicorn.Config, state: ServiceState) -> None:
+    A shutdown that outlives its own time limits (`stall_report_s`) prints every thread's
+    stack to stderr, so a stall that ends in a SIGKILL leaves evidence of where it was stuck.
+    """
+
+    def __init__(self, config: uvicorn.Config, state: ServiceState, stall_report_s: float) -> None:
         super().__init__(config)
         self._state = state
+        self._stall_report_s = stall_report_s
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if not self.should_exit:
+            faulthandler.dump_traceback_later(self._stall_report_s, exit=False)
+        super().handle_exit(sig, frame)
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         for server in self.servers:
@@ -124,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
 def _serve(settings: Settings, slot: WorkerSlot | None) -> int:
     """Serve on the configured address (a worker: on its own SO_REUSEPORT socket)."""
     sys.setswitchinterval(settings.gil_switch_interval_ms / 1e3)
+    early_stop = _EarlyStop()  # until uvicorn's handler exists, SIGTERM must not be lost
     app = create_app(settings, metrics_dir=slot.metrics_dir if slot else None)
     config = uvicorn.Config(
         app,
@@ -142,7 +155,9 @@ def _serve(settings: Settings, slot: WorkerSlot | None) -> int:
         # for next to no saving (bench/README.md, service load).
         ws_per_message_deflate=False,
     )
-    server = GracefulServer(config, app.state.ralis)
+    # The stream close, then uvicorn's graceful wait (GracefulServer.shutdown), plus slack.
+    stall_report_s = 2 * settings.shutdown_timeout_s + 1
+    server = GracefulServer(config, app.state.ralis, stall_report_s)
     _raise_open_files_limit()
     sockets = None
     if slot is not None:
@@ -152,9 +167,14 @@ def _serve(settings: Settings, slot: WorkerSlot | None) -> int:
             logger.error("cannot listen on %s:%d: %s", settings.host, settings.port, exc)
             return 1
         logger.info("listening on http://%s:%d", settings.host, settings.port)
-    # uvicorn re-raises a handled SIGTERM once it has shut down, with the handler it found:
-    # the default one would end a clean shutdown with status 143. A no-op lets main return 0.
-    signal.signal(signal.SIGTERM, lambda *_: None)
+    # The server's own handler from here on: a SIGTERM before uvicorn installs it (as it
+    # starts serving) stops the server as one during serving would. uvicorn re-raises a
+    # handled SIGTERM on its way out with the handler it found: this one, where the default
+    # would end a clean shutdown with status 143.
+    signal.signal(signal.SIGTERM, server.handle_exit)
+    if early_stop.requested or server.should_exit:
+        _close(sockets)
+        return 0  # stopped before serving: nothing was loaded, nothing to close
     try:
         # uvicorn's loop choice (uvloop when installed), which asyncio.run would bypass.
         with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
@@ -164,6 +184,22 @@ def _serve(settings: Settings, slot: WorkerSlot | None) -> int:
     if not server.started:
         return 1  # startup failed; uvicorn has logged why
     return 0
+
+
+class _EarlyStop:
+    """Records a SIGTERM that arrives while the app and server are still being built."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        signal.signal(signal.SIGTERM, self._record)
+
+    def _record(self, _sig: int, _frame: FrameType | None) -> None:
+        self.requested = True
+
+
+def _close(sockets: list[socket.socket] | None) -> None:
+    for sock in sockets or []:
+        sock.close()
 
 
 def _raise_open_files_limit() -> None:

@@ -1,13 +1,22 @@
-"""`ralis serve`'s own pieces: settings refusal, the open-files limit, the guarded protocol."""
+"""`ralis serve`'s own pieces: settings refusal, the open-files limit, the guarded protocol,
+a stop signal during start-up."""
 
 from __future__ import annotations
 
+import asyncio
+import os
 import resource
+import signal
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
+from fastapi import FastAPI
 
 from service import cli
 from service.protocol import GuardedHttpToolsProtocol, guarded_protocol
+from service.settings import Settings
 
 
 def test_non_finite_settings_are_refused_with_a_clear_message(
@@ -48,3 +57,72 @@ def test_command_line_options_become_settings_and_the_rest_stay_unset() -> None:
 def test_model_threads_below_one_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["--model-threads", "0"]) == 2
     assert "model_threads" in capsys.readouterr().err
+
+
+@pytest.fixture()
+def restored_sigterm() -> Iterator[None]:
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@pytest.mark.parametrize("stage", ["create_app", "_raise_open_files_limit"])
+@pytest.mark.usefixtures("restored_sigterm")
+def test_a_sigterm_while_the_server_is_being_built_stops_it_before_it_serves(
+    stage: str, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # CI once saw a worker run on after SIGTERM until the supervisor killed it (status 137):
+    # a signal that came before uvicorn installed its handler was swallowed by a no-op.
+    built: list[FastAPI] = []
+    create_app = cli.create_app
+
+    def recording_create_app(*args: Any, **kwargs: Any) -> FastAPI:
+        built.append(create_app(*args, **kwargs))
+        return built[-1]
+
+    monkeypatch.setattr(cli, "create_app", recording_create_app)
+    monkeypatch.setattr(cli, stage, _sigterm_first(getattr(cli, stage)))
+    started = time.monotonic()
+    assert cli._serve(settings.model_copy(update={"port": 0}), slot=None) == 0
+    assert time.monotonic() - started < 5
+    (app,) = built
+    assert app.state.ralis.runtime is None  # the lifespan never started: nothing was loaded
+
+
+def _sigterm_first(step: Callable[..., Any]) -> Callable[..., Any]:
+    """`step`, after this process has been sent SIGTERM."""
+
+    def signalled(*args: Any, **kwargs: Any) -> Any:
+        os.kill(os.getpid(), signal.SIGTERM)
+        return step(*args, **kwargs)
+
+    return signalled
+
+
+@pytest.mark.usefixtures("restored_sigterm")
+def test_a_sigterm_just_before_uvicorn_takes_the_signals_still_stops_the_server(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The window the CI failure fell into: after the server is built, before uvicorn's
+    # capture_signals. A swallowed signal is made up for after 10 s, so the test fails
+    # instead of hanging.
+    serve = cli.GracefulServer.serve
+    swallowed: list[bool] = []
+
+    async def signalled_serve(self: cli.GracefulServer, sockets: Any = None) -> None:
+        def stop_the_missed_way() -> None:
+            swallowed.append(True)
+            self.should_exit = True
+
+        fallback = asyncio.get_running_loop().call_later(10, stop_the_missed_way)
+        os.kill(os.getpid(), signal.SIGTERM)
+        try:
+            await serve(self, sockets)
+        finally:
+            fallback.cancel()
+
+    monkeypatch.setattr(cli.GracefulServer, "serve", signalled_serve)
+    assert cli._serve(settings.model_copy(update={"port": 0}), slot=None) == 0
+    assert not swallowed
