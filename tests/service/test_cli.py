@@ -4,6 +4,7 @@ a stop signal during start-up."""
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import os
 import resource
 import signal
@@ -12,9 +13,11 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import uvicorn
 from fastapi import FastAPI
 
 from service import cli
+from service.app import create_app as service_create_app
 from service.protocol import GuardedHttpToolsProtocol, guarded_protocol
 from service.settings import Settings
 
@@ -61,11 +64,13 @@ def test_model_threads_below_one_are_refused(capsys: pytest.CaptureFixture[str])
 
 @pytest.fixture()
 def restored_sigterm() -> Iterator[None]:
+    """SIGTERM's handler as it was, and no stall report left armed by a handled stop."""
     previous = signal.getsignal(signal.SIGTERM)
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+        faulthandler.cancel_dump_traceback_later()
 
 
 @pytest.mark.parametrize("stage", ["create_app", "_raise_open_files_limit"])
@@ -76,7 +81,7 @@ def test_a_sigterm_while_the_server_is_being_built_stops_it_before_it_serves(
     # CI once saw a worker run on after SIGTERM until the supervisor killed it (status 137):
     # a signal that came before uvicorn installed its handler was swallowed by a no-op.
     built: list[FastAPI] = []
-    create_app = cli.create_app
+    create_app = service_create_app
 
     def recording_create_app(*args: Any, **kwargs: Any) -> FastAPI:
         built.append(create_app(*args, **kwargs))
@@ -126,3 +131,17 @@ def test_a_sigterm_just_before_uvicorn_takes_the_signals_still_stops_the_server(
     monkeypatch.setattr(cli.GracefulServer, "serve", signalled_serve)
     assert cli._serve(settings.model_copy(update={"port": 0}), slot=None) == 0
     assert not swallowed
+
+
+@pytest.mark.usefixtures("restored_sigterm")
+def test_a_stop_that_outlives_its_limits_prints_every_threads_stack(
+    settings: Settings, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # So that a worker killed for a stalled shutdown leaves word of where it was stuck.
+    app = service_create_app(settings)
+    server = cli.GracefulServer(uvicorn.Config(app), app.state.ralis, stall_report_s=0.2)
+    server.handle_exit(signal.SIGTERM, None)
+    assert server.should_exit
+    time.sleep(1.0)  # the server never shuts down here: a stall
+    report = capfd.readouterr().err
+    assert "Thread" in report and "test_cli.py" in report  # the sleeping test's own frame
