@@ -174,7 +174,7 @@ def _serve(settings: Settings, slot: WorkerSlot | None) -> int:
     signal.signal(signal.SIGTERM, server.handle_exit)
     if early_stop.requested or server.should_exit:
         _close(sockets)
-        return 0  # stopped before serving: nothing was loaded, nothing to close
+        return 0  # stopped before serving: no model loaded, no connection accepted
     try:
         # uvicorn's loop choice (uvloop when installed), which asyncio.run would bypass.
         with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
