@@ -203,6 +203,36 @@ def test_sigterm_stops_every_worker_and_exits_0(bundle_dir: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("delay_s", [0.0, 0.3, 1.0])
+def test_sigterm_while_the_workers_start_stops_them_all_with_0(
+    bundle_dir: Path, delay_s: float
+) -> None:
+    # Whatever a worker is doing when the stop comes (importing, building the app, loading
+    # the model), it must end promptly; CI once saw one swallow it and be killed (137).
+    env = dict(os.environ, RALIS_WORKERS="2", RALIS_INTRA_OP_THREADS="1")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ralis.cli", "serve", "--bundle", str(bundle_dir),
+         "--port", str(free_port()), "--execution-provider", "cpu", "--log-level", "warning"],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while len(children(process.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        workers = children(process.pid)
+        assert len(workers) == 2, "the supervisor did not start its workers"
+        time.sleep(delay_s)
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert process.returncode == 0, output
+    assert time.monotonic() - started < 10
+    assert not any(Path(f"/proc/{pid}").exists() for pid in workers)
+
+
+@pytest.mark.slow
 def test_a_dead_worker_stops_the_server_with_an_error(bundle_dir: Path) -> None:
     server = Server(bundle_dir, env={"RALIS_WORKERS": "2"})
     first, second = children(server.process.pid)
