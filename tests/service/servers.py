@@ -22,6 +22,15 @@ def free_port() -> int:
     return port
 
 
+def start_serve(bundle: Path, port: int, env: dict[str, str]) -> subprocess.Popen[str]:
+    """`ralis serve` on `bundle` at `port` (CPU, quiet logs), output piped; not waited for."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "ralis.cli", "serve", "--bundle", str(bundle),
+         "--port", str(port), "--execution-provider", "cpu", "--log-level", "warning"],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+
+
 class Server:
     """`ralis serve` in a subprocess."""
 
@@ -35,11 +44,7 @@ class Server:
         extra = {name: value.format(origin=self.url) for name, value in (env or {}).items()}
         env = dict(os.environ, RALIS_MAX_BATCH_WAIT_MS="1", RALIS_INTRA_OP_THREADS="1", **extra)
         self.output = ""
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "ralis.cli", "serve", "--bundle", str(bundle),
-             "--port", str(self.port), "--execution-provider", "cpu", "--log-level", "warning"],
-            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )  # fmt: skip
+        self.process = start_serve(bundle, self.port, env)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

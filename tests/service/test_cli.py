@@ -81,10 +81,9 @@ def test_a_sigterm_while_the_server_is_being_built_stops_it_before_it_serves(
     # CI once saw a worker run on after SIGTERM until the supervisor killed it (status 137):
     # a signal that came before uvicorn installed its handler was swallowed by a no-op.
     built: list[FastAPI] = []
-    create_app = service_create_app
 
     def recording_create_app(*args: Any, **kwargs: Any) -> FastAPI:
-        built.append(create_app(*args, **kwargs))
+        built.append(service_create_app(*args, **kwargs))
         return built[-1]
 
     monkeypatch.setattr(cli, "create_app", recording_create_app)

@@ -30,7 +30,7 @@ from service.workers import (
     worker_env,
     worker_slot,
 )
-from tests.service.servers import REPO, Server, free_port
+from tests.service.servers import REPO, Server, free_port, start_serve
 
 # ---------------------------------------------------------------- settings and pure helpers
 
@@ -210,11 +210,7 @@ def test_sigterm_while_the_workers_start_stops_them_all_with_0(
     # Whatever a worker is doing when the stop comes (importing, building the app, loading
     # the model), it must end promptly; CI once saw one swallow it and be killed (137).
     env = dict(os.environ, RALIS_WORKERS="2", RALIS_INTRA_OP_THREADS="1")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "ralis.cli", "serve", "--bundle", str(bundle_dir),
-         "--port", str(free_port()), "--execution-provider", "cpu", "--log-level", "warning"],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+    process = start_serve(bundle_dir, free_port(), env)
     try:
         deadline = time.monotonic() + 30
         while len(children(process.pid)) < 2 and time.monotonic() < deadline:
