@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from training.config import TrainConfig
-from training.recipes import KERNEL9_SEPARATE_BATCHES
+from training.recipes import KERNEL5_SHARED_BATCH, KERNEL9_SEPARATE_BATCHES, with_recipe
 
 DEFAULT_DATA = "../shared/datasets/berkeley_mhad/trials.npz"
 TRAIN_SUBJECTS = (1, 2, 3, 4, 5, 6, 7)
@@ -40,10 +40,12 @@ def berkeley_config(data: str, seed: int, **overrides: Any) -> TrainConfig:
         test_subjects=TEST_SUBJECTS,
         seed=seed,
     )
-    fields.update(overrides)
-    return TrainConfig(**fields)
+    # The committed seeds ran with the defaults of their day: kernel 5, one shared batch.
+    fields = with_recipe(fields, KERNEL5_SHARED_BATCH)
+    return TrainConfig(**with_recipe(overrides, fields))
 
 
+# Each is kernel 5 with one shared batch unless it says otherwise (`berkeley_config`).
 # "budget": the committed seeds' settings (12 epochs, every transform); "default": the
 # recipe's own defaults (20 epochs / 4,000 steps minimum, no per-channel scaling), to see
 # whether the budget is what holds the per-window score back; "window3s": the budget with

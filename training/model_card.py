@@ -8,10 +8,13 @@ from the exported bundle.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import asdict
 from typing import Any
 
+from model import RalisConfig
+from model.config import ABLATIONS
 from training.checkpoint import Checkpoint
-from training.config import TrainConfig
+from training.config import TrainConfig, architecture_defaults
 from training.data.berkeley_mhad import is_berkeley_mhad
 from training.export import ParityReport
 from training.pipeline import is_npz_source
@@ -59,6 +62,26 @@ def _parity_line(label: str, report: ParityReport) -> str:
         f"- {label} ({report.samples_per_subset} windows x {report.subsets_checked} subsets): "
         f"largest probability difference {report.max_probability_diff:.2e}, argmax agreement "
         f"{report.argmax_agreement * 100:.2f}%"
+    )
+
+
+# The paper's components that Table 5 switches off, at their full-model values.
+_ABLATION_SWITCHES = {
+    name: architecture_defaults()[name] for ablation in ABLATIONS for name in ablation.overrides
+}
+
+
+def _architecture(model: RalisConfig) -> str:
+    """The encoder and head as trained, and any of the paper's components switched off."""
+    changed = {
+        name: value
+        for name, value in asdict(model).items()
+        if name in _ABLATION_SWITCHES and value != _ABLATION_SWITCHES[name]
+    }
+    return (
+        f"1D ResNet encoders of widths {'/'.join(map(str, model.encoder_widths))}, kernel "
+        f"{model.kernel_size}, embedding {model.embed_dim}; {model.num_experts} experts, top "
+        f"{model.top_k}; changed from the paper's model: {changed or 'nothing'}"
     )
 
 
@@ -122,7 +145,8 @@ masked, never imputed. Classes: {", ".join(checkpoint.class_names)}.
   {config.min_steps} steps, early stopping after {config.patience} epochs without
   improvement; loss weights classification
   {config.cls_weight:g} / contrastive {config.contrastive_weight:g} / load balance
-  {config.balance_weight:g}; seed {config.seed}. Architecture overrides: {config.model or "none"}.
+  {config.balance_weight:g}; seed {config.seed}.
+- Architecture: {_architecture(checkpoint.model.config)}.
 - Attention prior (added to the fusion's view scores after training, chosen on validation;
   training/view_prior.py): {prior or "none"}.
 

@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from model import RalisConfig, RalisModel, ViewConfig, compute_losses, contrastive_term
 from training.checkpoint import Checkpoint
-from training.config import ABSENT_FIELD_MEANT, TrainConfig
+from training.config import TrainConfig, as_it_ran
 from training.data.batches import Batch, iterate_batches
 from training.evaluation import validation_scores
 from training.pipeline import PreparedData, prepare_data
@@ -81,10 +81,10 @@ def config_differences(
     saved: dict[str, Any], config: TrainConfig, ignore: frozenset[str] = frozenset()
 ) -> list[str]:
     """The fields (but `ignore`) in which a saved run's configuration differs from `config`,
-    as "field: saved -> wanted". Fields added to TrainConfig after the run started count as their
-    defaults, so that a new option does not make every interrupted run start afresh. (`model`
-    holds only the overrides a run made, compared as they are; tuples and lists alike.)"""
-    defaults = TrainConfig(data=config.data).to_json_dict() | ABSENT_FIELD_MEANT
+    as "field: saved -> wanted". Fields added to TrainConfig after the run started count as they
+    behaved then (`as_it_ran`) or else as their defaults, so that a new option does not make
+    every interrupted run start afresh; tuples and lists alike."""
+    defaults = TrainConfig(data=config.data).to_json_dict()
 
     def filled(saved_part: dict[str, Any], default_part: dict[str, Any]) -> dict[str, Any]:
         merged = dict(default_part)
@@ -95,8 +95,13 @@ def config_differences(
                 merged[key] = value
         return merged
 
-    before = filled(json.loads(json.dumps(saved)), defaults)
-    wanted = config.to_json_dict()
+    def flat(config_dict: dict[str, Any]) -> dict[str, Any]:
+        """`model`'s entries as "model.<field>", so that a difference names the field."""
+        model = config_dict.pop("model", {})
+        return config_dict | {f"model.{key}": value for key, value in model.items()}
+
+    before = flat(filled(as_it_ran(json.loads(json.dumps(saved))), defaults))
+    wanted = flat(config.to_json_dict())
     return [
         f"{key}: {before.get(key)!r} -> {wanted.get(key)!r}"
         for key in sorted((set(before) | set(wanted)) - ignore)

@@ -45,8 +45,17 @@ def test_window3s_recipe_changes_only_the_window_length() -> None:
 def test_kernel9_recipe_changes_only_the_encoder_kernel() -> None:
     budget = berkeley_config("trials.npz", seed=0, **RECIPES["budget"])
     wider = berkeley_config("trials.npz", seed=0, **RECIPES["kernel9"])
-    assert wider.model == {"kernel_size": 9}
+    assert (budget.model["kernel_size"], wider.model["kernel_size"]) == (5, 9)
     assert dataclasses.replace(wider, model=budget.model) == budget
+
+
+def test_committed_recipes_keep_the_defaults_of_their_day_kernel_5_and_one_batch() -> None:
+    # The committed Berkeley runs predate kernel 9 and the separate batch as defaults.
+    for name in ("budget", "default", "window3s"):
+        config = berkeley_config("trials.npz", seed=0, **RECIPES[name])
+        assert (config.model["kernel_size"], config.contrastive_batch_size) == (5, None), name
+    both = berkeley_config("trials.npz", seed=0, **RECIPES["kernel9_separate_batches"])
+    assert (both.model["kernel_size"], both.contrastive_batch_size) == (9, 16)
 
 
 def _summary(everything: tuple[float, float], singles: dict[str, tuple[float, float]]) -> dict:

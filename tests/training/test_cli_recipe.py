@@ -40,9 +40,11 @@ def test_augment_transforms_all_means_every_transform() -> None:
     assert _config("--augment-transforms", "scale").augment_transforms == ("scale",)
 
 
-def test_kernel_size_overrides_the_encoder_only_when_given() -> None:
-    assert "kernel_size" not in _config().model
-    assert _config("--kernel-size", "9").model["kernel_size"] == 9
+def test_kernel_9_and_a_separate_contrastive_batch_are_the_defaults_and_can_be_undone() -> None:
+    assert (_config().model["kernel_size"], _config().contrastive_batch_size) == (9, 16)
+    assert _config("--kernel-size", "5").model["kernel_size"] == 5
+    assert _config("--contrastive-batch-size", "0").contrastive_batch_size is None
+    assert _config("--contrastive-batch-size", "32").contrastive_batch_size == 32
 
 
 def test_the_view_prior_is_on_by_default_and_can_be_turned_off() -> None:

@@ -160,13 +160,17 @@ def test_fusion_table_compares_all_views_with_the_best_single_view(tmp_path: Pat
 def test_encoder_variants_change_only_the_encoder_and_reuse_table3_for_the_default(
     tmp_path: Path,
 ) -> None:
-    default = run_config("table3", {}, 0, "x.zip", 20)
-    for variant, overrides in variants("encoder").items():
-        config = run_config("encoder", overrides, 0, "x.zip", 20)
-        assert config.protocol == "complete", variant
-        changed = {k for k, v in config.model.items() if default.model.get(k) != v}
-        assert changed == set(overrides), variant
-    assert run_dir(tmp_path, "encoder", "widths 32/64/64/128, kernel 5") == run_dir(
+    from training.recipes import KERNEL5_SHARED_BATCH
+
+    for recipe in ({}, KERNEL5_SHARED_BATCH):
+        default = run_config("table3", {}, 0, "x.zip", 20, recipe)
+        for variant, overrides in variants("encoder").items():
+            config = run_config("encoder", overrides, 0, "x.zip", 20, recipe)
+            assert config.protocol == "complete", variant
+            assert {k: config.model[k] for k in overrides} == overrides, variant
+            changed = {k for k, v in config.model.items() if default.model.get(k) != v}
+            assert changed <= set(overrides), variant
+    assert run_dir(tmp_path, "encoder", "the recipe's encoder") == run_dir(
         tmp_path, "table3", "RALIS"
     )
     assert run_dir(tmp_path, "encoder", "kernel 3") == tmp_path / "encoder" / "kernel_3"
@@ -227,30 +231,32 @@ def test_split_spread_is_over_partitions_each_averaged_over_its_seeds(tmp_path: 
 
 
 def test_a_recipe_sits_under_every_variant_and_keeps_the_ablations_switch() -> None:
-    from training.recipes import KERNEL9_SEPARATE_BATCHES
+    from training.recipes import KERNEL5_SHARED_BATCH, KERNEL9_SEPARATE_BATCHES
 
-    no_moe = run_config("table5", {"use_moe": False}, 0, "x", 20, KERNEL9_SEPARATE_BATCHES)
-    assert no_moe.model == {"kernel_size": 9, "use_moe": False}
-    assert no_moe.contrastive_batch_size == 16
+    old_defaults = KERNEL5_SHARED_BATCH
+    no_moe = run_config("table5", {"use_moe": False}, 0, "x", 20, old_defaults)
+    assert (no_moe.model["kernel_size"], no_moe.model["use_moe"]) == (5, False)
+    assert no_moe.contrastive_batch_size is None
     kernel3 = run_config("encoder", {"kernel_size": 3}, 0, "x", 20, KERNEL9_SEPARATE_BATCHES)
-    assert kernel3.model == {"kernel_size": 3}  # the variant's own choice wins
+    assert kernel3.model["kernel_size"] == 3  # the variant's own choice wins
     partition = SPLIT_PARTITIONS["p678/p12/p345"]
-    split = run_config("splits", partition, 0, "x", 20, KERNEL9_SEPARATE_BATCHES)
-    assert split.train_subjects == (6, 7, 8) and split.model == {"kernel_size": 9}
+    split = run_config("splits", partition, 0, "x", 20, old_defaults)
+    assert split.train_subjects == (6, 7, 8) and split.model["kernel_size"] == 5
     assert run_config("table3", {}, 0, "x", 20, {}) == run_config("table3", {}, 0, "x", 20)
 
 
 def test_a_finished_run_of_another_recipe_is_refused_not_reused(tmp_path: Path) -> None:
-    from training.recipes import KERNEL9_SEPARATE_BATCHES
+    from training.recipes import KERNEL5_SHARED_BATCH
 
     made = run_config("table3", {}, 0, "x", 20)
     (tmp_path / "evaluation.json").write_text(
         json.dumps({"scenarios": {"5 views": 0.9}, "config": made.to_dict()})
     )
     assert run_one(made, tmp_path)["scenarios"] == {"5 views": 0.9}  # JSON lists == tuples
-    other = run_config("table3", {}, 0, "x", 20, KERNEL9_SEPARATE_BATCHES)
-    with pytest.raises(RunMismatchError, match="contrastive_batch_size: None -> 16"):
+    other = run_config("table3", {}, 0, "x", 20, KERNEL5_SHARED_BATCH)
+    with pytest.raises(RunMismatchError, match="contrastive_batch_size: 16 -> None") as error:
         run_one(other, tmp_path)
+    assert "model.kernel_size: 9 -> 5" in str(error.value)
 
 
 def test_against_runs_differences_each_run_with_the_same_seed_of_another_recipe(

@@ -208,7 +208,29 @@ def test_a_run_saved_before_a_new_option_existed_still_resumes() -> None:
     assert same_config(saved, config)
     assert not same_config(saved, TrainConfig(data="x.npz", model={"kernel_size": 9},
                                               class_balance_power=0.5))  # fmt: skip
-    assert not same_config(saved, TrainConfig(data="x.npz"))  # another kernel
+    assert not same_config(saved, TrainConfig(data="x.npz", model={"kernel_size": 5}))
+
+
+def test_a_run_saved_before_the_2026_12_02_defaults_reads_as_kernel_5_and_one_batch() -> None:
+    # Until 2026-12-02 a saved configuration held only the architecture fields it changed
+    # (the encoder kernel's default was 5) and predates `contrastive_batch_size` or holds None
+    # (one batch for every loss term); today's defaults are kernel 9 and a batch of 16.
+    saved = TrainConfig(data="x.npz").to_json_dict()
+    saved["model"] = {"use_moe": False}
+    del saved["contrastive_batch_size"]
+    then = TrainConfig(data="x.npz", model={"kernel_size": 5, "use_moe": False},
+                       contrastive_batch_size=None)  # fmt: skip
+    assert same_config(saved, then)
+    assert TrainConfig.from_dict(saved) == then
+    differences = config_differences(saved, TrainConfig(data="x.npz", model={"use_moe": False}))
+    assert differences == ["contrastive_batch_size: None -> 16", "model.kernel_size: 5 -> 9"]
+    # What is saved today names every architecture field, so it never reads as those days.
+    assert TrainConfig(data="x.npz").to_dict()["model"]["kernel_size"] == 9
+
+
+def test_unknown_architecture_fields_are_refused() -> None:
+    with pytest.raises(ValueError, match="kernel_sise"):
+        TrainConfig(data="x.npz", model={"kernel_sise": 7})
 
 
 def test_class_weights_without_labelled_samples_are_zero_not_nan() -> None:
