@@ -453,13 +453,23 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     runs_dir = args.out / "runs"
     if not args.summarise_only:
-        for variant, overrides in variants(args.table).items():
+        table_variants = variants(args.table)
+        first = next(iter(table_variants))
+        for variant, overrides in table_variants.items():
             if args.variants and variant not in args.variants:
                 continue
             for seed in args.seeds:
                 config = run_config(
                     args.table, overrides, seed, args.data, args.epochs, RECIPES[args.recipe]
                 )
+                baseline = run_config(
+                    args.table, table_variants[first], seed, args.data, args.epochs,
+                    RECIPES[args.recipe],
+                )  # fmt: skip
+                if variant != first and config == baseline:
+                    # e.g. "kernel 9" when the recipe's encoder already is kernel 9
+                    logging.info("skip %s %s: it is the recipe's %s run", args.table, variant, first)
+                    continue
                 out_dir = run_dir(runs_dir, args.table, variant) / f"seed{seed}"
                 logging.info("run %s %s seed %d -> %s", args.table, variant, seed, out_dir)
                 summary = run_one(config, out_dir)

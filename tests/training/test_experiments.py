@@ -194,6 +194,27 @@ def test_missing_view_runs_get_a_view_prior_report_and_complete_ones_do_not(
     assert reported == [run_dir(tmp_path / "runs", "table4", "RALIS") / "seed0"]
 
 
+def test_a_variant_that_is_the_recipe_itself_is_not_trained_twice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import training.experiments as experiments
+
+    trained: list[Path] = []
+
+    def fake_run_one(config: object, out_dir: Path) -> dict:
+        trained.append(out_dir.relative_to(tmp_path / "runs"))
+        return {"scenarios": {"1 view": 0.5}}
+
+    monkeypatch.setattr(experiments, "run_one", fake_run_one)
+    main(["encoder", "--seeds", "0", "--out", str(tmp_path)])  # the default: kernel 9
+    assert Path("encoder/kernel_9/seed0") not in trained
+    assert Path("table3/RALIS/seed0") in trained and Path("encoder/kernel_5/seed0") in trained
+    trained.clear()
+    main(["encoder", "--seeds", "0", "--recipe", "kernel5_shared_batch", "--out", str(tmp_path)])
+    assert Path("encoder/kernel_5/seed0") not in trained
+    assert Path("encoder/kernel_9/seed0") in trained
+
+
 def test_paired_table_differences_each_ablation_with_the_full_model_of_the_same_seed(
     tmp_path: Path,
 ) -> None:
