@@ -468,7 +468,7 @@ def main(argv: list[str] | None = None) -> int:
                 )  # fmt: skip
                 if variant != first and config == baseline:
                     # e.g. "kernel 9" when the recipe's encoder already is kernel 9
-                    logging.info("skip %s %s: it is the recipe's %s run", args.table, variant, first)
+                    logging.info("skip %s %s: it is the %s run", args.table, variant, first)
                     continue
                 out_dir = run_dir(runs_dir, args.table, variant) / f"seed{seed}"
                 logging.info("run %s %s seed %d -> %s", args.table, variant, seed, out_dir)
