@@ -56,6 +56,11 @@ def test_release_writes_a_bundle_and_a_card_from_the_checkpoint(tmp_path: Path) 
     assert "random inputs (64 windows x 31 subsets)" in card
     assert "UCI Daily and Sports Activities" in card
     assert "training/view_prior.py): +2 on right_leg." in card
+    # TINY_MODEL's sizes, and the encoder kernel's default since 2026-12-02.
+    assert (
+        "Architecture: 1D ResNet encoders of widths 8/8/16/16, kernel 9, embedding 16; "
+        "4 experts, top 2; changed from the paper's model: nothing." in card
+    )
 
 
 def test_check_windows_must_hold_every_view(tmp_path: Path) -> None:
