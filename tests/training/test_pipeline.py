@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
+import pytest
 
 from tests.training.conftest import tiny_config
 from training.data.normalize import Normalizer
@@ -29,3 +32,16 @@ def test_splits_hold_their_subjects_and_training_windows_overlap() -> None:
     # 4 s windows: 1 s hop for training, none for evaluation.
     assert len(train) > 3 * len(load_split(config, "val"))
     assert isinstance(Normalizer.fit(train), Normalizer)
+
+
+def test_overlapping_windows_under_a_missing_view_protocol_are_warned_about(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # tiny_config trains on 4 s windows with a 1 s hop.
+    with caplog.at_level(logging.WARNING, logger="training.pipeline"):
+        prepare_data(tiny_config(activities=(1,), protocol="per_view"))
+    assert "training windows overlap" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="training.pipeline"):
+        prepare_data(tiny_config(activities=(1,)))  # complete data: nothing is missing
+    assert "training windows overlap" not in caplog.text
