@@ -19,6 +19,7 @@ import numpy as np
 
 from bench.timing import time_call
 from service.runtime import ModelRuntime
+from service.settings import PrecisionChoice
 
 
 @dataclass(frozen=True)
@@ -53,9 +54,11 @@ class ModelTimer:
         threads: int,
         min_seconds: float = 0.5,
         clock: Callable[[], float] = time.perf_counter,
+        precision: PrecisionChoice = "auto",
     ) -> None:
-        """`clock`: wall time by default; `time.process_time` for CPU time (busy machines)."""
-        self.runtime = ModelRuntime.load(bundle, "cpu", threads)
+        """`clock`: wall time by default; `time.process_time` for CPU time (busy machines).
+        `precision`: the encoders', chosen as the server chooses them (RALIS_PRECISION)."""
+        self.runtime = ModelRuntime.load(bundle, "cpu", threads, precision=precision)
         self.min_seconds = min_seconds
         self.clock = clock
         self._rng = np.random.default_rng(0)

@@ -65,8 +65,9 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
 
 def parity(bundle: Path, provider: str, threads: int) -> dict[str, Any]:
     """The bundle on `provider` against CPU on the committed windows, all sensor subsets."""
-    reference = ModelRuntime.load(bundle, "cpu", threads)
-    tested = ModelRuntime.load(bundle, provider, threads)  # type: ignore[arg-type]
+    # Float encoders on both sides: this checks the provider, not the quantisation.
+    reference = ModelRuntime.load(bundle, "cpu", threads, precision="fp32")
+    tested = ModelRuntime.load(bundle, provider, threads, precision="fp32")  # type: ignore[arg-type]
     views = reference.manifest.views
     with np.load(WINDOWS) as data:
         windows = {

@@ -216,11 +216,15 @@ class TreeServer:
         self._log.close()
 
 
-def make_server(name: str, bundle: Path, venv: Path, stats_file: Path, threads: int) -> TreeServer:
-    """RALIS (`ralis serve`, production settings) or a peer serving the same bundle."""
+def make_server(
+    name: str, bundle: Path, venv: Path, stats_file: Path, threads: int, precision: str
+) -> TreeServer:
+    """RALIS (`ralis serve`, production settings) or a peer serving the same bundle, with the
+    same encoder files (`precision`, chosen as RALIS_PRECISION chooses)."""
     port = free_port()
     peer_env = {
         "PEER_BUNDLE": str(bundle.resolve()),
+        "PEER_PRECISION": precision,
         "PEER_STATS_FILE": str(stats_file),
         "PEER_INTRA_OP_THREADS": str(threads),
         "BENTOML_DO_NOT_TRACK": "True",
@@ -234,7 +238,11 @@ def make_server(name: str, bundle: Path, venv: Path, stats_file: Path, threads: 
             "warning",
         ]  # fmt: skip
         # 200 devices come from one address: lift the per-client stream cap, nothing else.
-        env = {"RALIS_MAX_STREAMS": "600", "RALIS_MAX_STREAMS_PER_CLIENT": "0"}
+        env = {
+            "RALIS_MAX_STREAMS": "600",
+            "RALIS_MAX_STREAMS_PER_CLIENT": "0",
+            "RALIS_PRECISION": precision,
+        }
         return TreeServer(name, command, port, "/readyz", "/v1/predict", env)
     python = str(venv / "bin" / "python")
     if name == "LitServe":
@@ -641,7 +649,7 @@ def run_round(
     views = [v.name for v in book.views]
     bodies = [request_body(name, w) for w in windows]
     spans = []
-    with make_server(name, bundle, args.venv, stats_file, args.threads) as server:
+    with make_server(name, bundle, args.venv, stats_file, args.threads, args.precision) as server:
         for workload in workloads:
             probe = Probe(server, stats_file, views)
             if workload.kind == "windows":
@@ -807,6 +815,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--setup-only", action="store_true", help="build the peers' venv, stop")
     parser.add_argument("--venv", type=Path, default=PEERS_VENV)
     parser.add_argument("--bundle", type=Path, default=DEFAULT_BUNDLE_DIR)
+    parser.add_argument(
+        "--precision",
+        choices=["auto", "fp32", "int8"],
+        default="auto",
+        help="encoder files every server uses (auto: int8 where the bundle has them, on CPU)",
+    )
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="DSADS zip or folder")
     parser.add_argument("--subjects", type=int, nargs="+", default=list(TEST_SUBJECTS))
     parser.add_argument("--servers", nargs="+", choices=SERVERS, default=list(SERVERS))
@@ -886,7 +900,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             # Raw model cost in the same minutes as this repeat's rounds, same threads.
             # CPU time (process_time), like the servers' figures: the busy machine's waits for a
             # core would inflate wall time. One intra-op thread runs on the calling thread.
-            timer = ModelTimer(args.bundle, args.threads, min_seconds=0.3, clock=time.process_time)
+            timer = ModelTimer(
+                args.bundle,
+                args.threads,
+                min_seconds=0.3,
+                clock=time.process_time,
+                precision=args.precision,
+            )
             add_model_cost(ours, timer)
             spans += ours
     load_after = load_average()

@@ -93,11 +93,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--subjects", type=int, nargs="+", default=[6, 7, 8])
     parser.add_argument("--out-dir", type=Path, default=RESULTS_DIR)
     parser.add_argument("--name", default="served_accuracy")
+    parser.add_argument(
+        "--precision", choices=["auto", "fp32", "int8"], default="auto", help="RALIS_PRECISION"
+    )
     args = parser.parse_args(argv)
     load_before = load_average()
     started = time.monotonic()
     # Batches of 64 windows come from one client: lift nothing but what the bench needs.
-    with ServerProcess(args.bundle, {"RALIS_MAX_STREAMS_PER_CLIENT": "0"}) as server:
+    env = {"RALIS_MAX_STREAMS_PER_CLIENT": "0", "RALIS_PRECISION": args.precision}
+    with ServerProcess(args.bundle, env) as server:
         info = model_info(server.base_url)
         classes = list(info["classes"])
         names = [v["name"] for v in info["views"]]
@@ -119,7 +123,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         key = f"test_macro_f1_{name.replace(' ', '_')}"
         scenarios[name] = {"served": served, "offline": offline.get(key)}
     header = (
-        f"Bundle {info['name']} {info['version']}, window {info['window_seconds']:g} s; "
+        f"Bundle {info['name']} {info['version']} ({info['precision']} encoders), window "
+        f"{info['window_seconds']:g} s; "
         f"DSADS subjects {', '.join(f'p{s}' for s in args.subjects)}, complete recordings cut "
         f"into {len(labels)} back-to-back windows, every sensor subset of each size through "
         f"`POST /v1/predict/batch`; {time.monotonic() - started:.0f} s. Load average before "
@@ -142,7 +147,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.out_dir.mkdir(parents=True, exist_ok=True)
     (args.out_dir / f"{args.name}.md").write_text(markdown)
     payload = {
-        "bundle": {"path": str(args.bundle), "name": info["name"], "version": info["version"]},
+        "bundle": {
+            "path": str(args.bundle),
+            "name": info["name"],
+            "version": info["version"],
+            "precision": info["precision"],
+        },
         "subjects": args.subjects,
         "windows": len(labels),
         "scenarios": scenarios,

@@ -235,6 +235,7 @@ def server_env(args: argparse.Namespace) -> dict[str, str]:
     env["RALIS_MODEL_THREADS"] = str(model_threads_of(args))
     if args.gil_switch_interval_ms is not None:
         env["RALIS_GIL_SWITCH_INTERVAL_MS"] = str(args.gil_switch_interval_ms)
+    env["RALIS_PRECISION"] = args.precision
     return env
 
 
@@ -572,6 +573,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--gil-switch-interval-ms", type=float, default=None,
         help="RALIS_GIL_SWITCH_INTERVAL_MS (default: the service's)",
     )  # fmt: skip
+    parser.add_argument("--precision", choices=["auto", "fp32", "int8"], default="auto",
+                        help="RALIS_PRECISION (the raw model cost uses the same)")  # fmt: skip
     parser.add_argument("--out-dir", type=Path, default=RESULTS_DIR)
     args = parser.parse_args(argv)
     quick = args.quick
@@ -648,7 +651,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         # The raw compute bound at the batch sizes of the run that made the most predictions/s.
         best = max([*streams, *http], key=lambda r: r.server_predictions_per_s)
-        timer = ModelTimer(bundle, threads, min_seconds=0.2 if args.quick else 1.0)
+        timer = ModelTimer(
+            bundle, threads, min_seconds=0.2 if args.quick else 1.0, precision=args.precision
+        )
         bound = timer.bound(
             best.server.encoder_batch, best.server.head_batch, best.server.windows_per_prediction
         )
@@ -675,10 +680,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         name += f"_workers{args.workers}"  # a 1 vs N comparison keeps both result files
     header = (
         f"Bundle {info['name']} {info['version']} ({len(views)} views, window "
-        f"{info['window_seconds']:g} s); server: `ralis serve`, uvicorn, "
-        f"{args.workers} worker{'s' if args.workers > 1 else ''} (server CPU and RSS summed "
-        f"over its processes), model threads {model_threads}, intra-op threads {threads}, GIL "
-        f"switch interval {switch_ms:g} ms, "
+        f"{info['window_seconds']:g} s, {info['precision']} encoders); server: `ralis serve`, "
+        f"uvicorn, {args.workers} worker{'s' if args.workers > 1 else ''} (server CPU and RSS "
+        f"summed over its processes), model threads {model_threads}, intra-op threads "
+        f"{threads}, GIL switch interval {switch_ms:g} ms, "
         f"RALIS_MAX_STREAMS={args.max_streams} per worker, other settings default; client: "
         f"this process, one event loop. Streams start at random phases within "
         f"{'one hop' if args.phase_spread is None else f'{args.phase_spread:g} s'}; "

@@ -10,6 +10,9 @@ ONNX I/O names (fixed by this contract):
 - head: inputs ``embeddings`` float32 (B, V, D) in manifest view order and ``view_mask``
   bool (B, V); outputs ``probabilities`` (B, K), ``logits`` (B, K), ``view_weights`` (B, V)
   and ``fused`` (B, D). Rows of ``embeddings`` for masked views are ignored.
+
+A bundle may also carry an int8 copy of every encoder (``encoder_file_int8``, written by
+`python -m training.quantize`), with the same I/O; ``int8`` then says how it was calibrated.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ HEAD_INPUTS = ("embeddings", "view_mask")
 HEAD_OUTPUTS = ("probabilities", "logits", "view_weights", "fused")
 
 Modality = Literal["acc", "gyro", "mag", "imu", "pose2d", "pose3d"]
+Precision = Literal["fp32", "int8"]
 
 
 class BundleError(ValueError):
@@ -49,6 +53,8 @@ class ViewSpec(BaseModel):
     norm_mean: list[float]
     norm_std: list[float]
     encoder_file: str
+    # The same encoder with int8 weights and activations (static quantisation); None: none.
+    encoder_file_int8: str | None = None
 
     @model_validator(mode="after")
     def _check_norm_lengths(self) -> ViewSpec:
@@ -60,6 +66,20 @@ class ViewSpec(BaseModel):
         if any(s <= 0 for s in self.norm_std):
             raise ValueError(f"view '{self.name}': norm_std must be positive")
         return self
+
+
+class Int8Calibration(BaseModel):
+    """How a bundle's int8 encoders were made, and how closely they follow the float ones."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    method: str  # quantiser and its settings, in words
+    calibration_data: str  # which windows set the activation ranges
+    calibration_windows: int = Field(gt=0)
+    # Agreement with the float encoders (same head) on held-out windows (`parity_data`), e.g.
+    # {"argmax_agreement_all_views": 0.99, ...}; measured by the quantiser.
+    parity: dict[str, float] = Field(default_factory=dict)
+    parity_data: str = ""
 
 
 class Manifest(BaseModel):
@@ -82,6 +102,7 @@ class Manifest(BaseModel):
     sha256: dict[str, str]
     # Free-form evaluation numbers (test macro-F1, parity, ...), for the model card.
     metrics: dict[str, float] = Field(default_factory=dict)
+    int8: Int8Calibration | None = None
 
     @model_validator(mode="after")
     def _check_consistency(self) -> Manifest:
@@ -92,7 +113,15 @@ class Manifest(BaseModel):
         names = [v.name for v in self.views]
         if len(set(names)) != len(names):
             raise ValueError(f"duplicate view names: {names}")
+        with_int8 = [v.name for v in self.views if v.encoder_file_int8 is not None]
+        if (self.int8 is not None) != bool(with_int8) or 0 < len(with_int8) < len(self.views):
+            raise ValueError(
+                "int8 encoders must come for every view together with their `int8` "
+                f"calibration record; views with one: {with_int8 or 'none'}, record: "
+                f"{'present' if self.int8 is not None else 'absent'}"
+            )
         referenced = {self.head_file, *(v.encoder_file for v in self.views)}
+        referenced |= {v.encoder_file_int8 for v in self.views if v.encoder_file_int8}
         missing = sorted(referenced - set(self.sha256))
         if missing:
             raise ValueError(f"files without a sha256 entry: {missing}")
@@ -101,6 +130,21 @@ class Manifest(BaseModel):
     @property
     def view_names(self) -> list[str]:
         return [v.name for v in self.views]
+
+    @property
+    def has_int8(self) -> bool:
+        return self.int8 is not None
+
+    def encoder_file(self, view: ViewSpec, precision: Precision) -> str:
+        """The file holding `view`'s encoder at `precision`."""
+        if precision == "int8":
+            if view.encoder_file_int8 is None:
+                raise BundleError(
+                    f"the bundle has no int8 encoders (view '{view.name}'); make them with "
+                    "`python -m training.quantize BUNDLE --data ...`, or serve in fp32"
+                )
+            return view.encoder_file_int8
+        return view.encoder_file
 
 
 def sha256_of(path: Path) -> str:

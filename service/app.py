@@ -75,13 +75,16 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.execution_provider,
         settings.intra_op_threads,
         settings.max_batch_size,
+        settings.precision,
     )
     manifest = runtime.manifest
     predictor = Predictor(runtime, settings, state.metrics)
     predictor.start()
     state.runtime, state.predictor = runtime, predictor
     state.body_limits = body_limits(list(manifest.views), settings)
-    state.metrics.set_model(manifest.model_name, manifest.model_version, runtime.provider)
+    state.metrics.set_model(
+        manifest.model_name, manifest.model_version, runtime.provider, runtime.precision
+    )
     state.metrics.init_labels(manifest.view_names, manifest.classes)
     state.ready = True
     state.metrics.ready.set(1)

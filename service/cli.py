@@ -71,6 +71,12 @@ def _parser() -> argparse.ArgumentParser:
         choices=["auto", "cpu", "cuda"],
         help="onnxruntime provider; cuda falls back to cpu with a warning when unavailable",
     )
+    parser.add_argument(
+        "--precision",
+        choices=["auto", "fp32", "int8"],
+        help="encoder precision; auto (default) serves the bundle's int8 encoders on CPU when "
+        "it has them, fp32 otherwise",
+    )
     parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
     parser.add_argument(
         "--workers",
@@ -92,6 +98,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         "host": args.host,
         "port": args.port,
         "execution_provider": args.execution_provider,
+        "precision": args.precision,
         "log_level": args.log_level,
         "workers": args.workers,
         "model_threads": args.model_threads,

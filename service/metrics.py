@@ -23,7 +23,7 @@ LATENCY_BUCKETS = (
 )  # fmt: skip
 STAGES = ("decode", "encode", "fuse")
 SOURCES = ("http", "stream")
-MODEL_LABELS = ("name", "version", "execution_provider")
+MODEL_LABELS = ("name", "version", "execution_provider", "precision")
 
 
 def _powers_of_two(limit: int) -> tuple[float, ...]:
@@ -162,9 +162,14 @@ class Metrics:
         """One error of `kind`: the only place `ralis_errors_total` is counted."""
         self.errors.labels(kind=kind).inc()
 
-    def set_model(self, name: str, version: str, execution_provider: str) -> None:
+    def set_model(self, name: str, version: str, execution_provider: str, precision: str) -> None:
         """Publish the served model as `ralis_model_info`."""
-        labels = {"name": name, "version": version, "execution_provider": execution_provider}
+        labels = {
+            "name": name,
+            "version": version,
+            "execution_provider": execution_provider,
+            "precision": precision,
+        }
         if isinstance(self.model, Info):
             self.model.info(labels)
         else:

@@ -18,10 +18,11 @@ from ralis.bundle import (
     HEAD_OUTPUTS,
     BundleError,
     Manifest,
+    Precision,
     ViewSpec,
     load_manifest,
 )
-from service.settings import ExecutionProvider
+from service.settings import ExecutionProvider, PrecisionChoice
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +60,15 @@ class HeadResult(NamedTuple):
     fused: npt.NDArray[np.float32]  # (B, D)
 
 
+def choose_precision(requested: PrecisionChoice, manifest: Manifest, provider: str) -> Precision:
+    """The encoders' precision: "auto" takes the int8 encoders on CPU when the bundle has them
+    (3.4-4.6x less encoder compute on CPU for the same predictions; BENCHMARKS.md section 15)
+    and the float ones on CUDA, whose provider runs quantised convolutions no faster."""
+    if requested == "auto":
+        return "int8" if manifest.has_int8 and provider == CPU else "fp32"
+    return requested
+
+
 def choose_providers(requested: ExecutionProvider, available: list[str]) -> list[str]:
     """onnxruntime providers for a request: CUDA first when asked for (or auto) and present."""
     if requested == "cpu":
@@ -90,12 +100,14 @@ class ModelRuntime:
         encoders: dict[str, _Session],
         head: _Session,
         provider: str,
+        precision: Precision = "fp32",
     ) -> None:
         self.bundle_dir = bundle_dir
         self.manifest = manifest
         self._encoders = encoders  # by view name; views sharing a file share a session
         self._head = head
         self.provider = provider
+        self.precision = precision  # of the encoders; the head always runs in float
         self._bucketed = provider == CUDA  # on CPU, padding would cost compute and save nothing
 
     @classmethod
@@ -105,15 +117,18 @@ class ModelRuntime:
         execution_provider: ExecutionProvider = "auto",
         intra_op_threads: int = 0,
         max_batch_size: int = 64,
+        precision: PrecisionChoice = "auto",
     ) -> ModelRuntime:
         """Verify the bundle's hashes, open its sessions, check their I/O and warm them up
         (on CUDA at every batch bucket up to `max_batch_size`).
 
         Raises:
-            BundleError: the bundle is missing, tampered with or does not match the contract.
+            BundleError: the bundle is missing, tampered with, does not match the contract,
+                or has no int8 encoders where `precision` asks for them.
         """
         manifest = load_manifest(bundle_dir, verify=True)
         providers = choose_providers(execution_provider, ort.get_available_providers())
+        chosen = choose_precision(precision, manifest, providers[0])
         options = ort.SessionOptions()
         options.intra_op_num_threads = intra_op_threads
         # Idle intra-op threads would spin for work and take the CPU the event loop needs.
@@ -137,7 +152,9 @@ class ModelRuntime:
                 by_file[file] = _Session(session, file)
             return by_file[file]
 
-        encoders = {view.name: open_session(view.encoder_file) for view in manifest.views}
+        encoders = {
+            view.name: open_session(manifest.encoder_file(view, chosen)) for view in manifest.views
+        }
         head = open_session(manifest.head_file)
         for view in manifest.views:
             _check_encoder_io(encoders[view.name], view, manifest.embedding_dim)
@@ -146,14 +163,15 @@ class ModelRuntime:
         actual = head.session.get_providers()[0]
         if providers[0] == CUDA and actual != CUDA:
             logger.warning("CUDA execution provider failed to initialise; running on %s", actual)
-        runtime = cls(bundle_dir, manifest, encoders, head, actual)
+        runtime = cls(bundle_dir, manifest, encoders, head, actual, chosen)
         runtime.warm_up(max_batch_size)
         logger.info(
-            "loaded model %s %s from %s on %s",
+            "loaded model %s %s from %s on %s, %s encoders",
             manifest.model_name,
             manifest.model_version,
             bundle_dir,
             actual,
+            chosen,
         )
         return runtime
 

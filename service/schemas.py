@@ -107,6 +107,7 @@ class ModelInfo(BaseModel):
     window_seconds: float
     views: list[ViewInfo]
     execution_provider: str
+    precision: str  # of the encoders: "fp32" or "int8"
     created_at: str
     training_data: str
     metrics: dict[str, float]

@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 DEFAULT_BUNDLE_DIR = Path(__file__).resolve().parent / "default_bundle"
 
 ExecutionProvider = Literal["auto", "cpu", "cuda"]
+PrecisionChoice = Literal["auto", "fp32", "int8"]
 LogLevel = Literal["debug", "info", "warning", "error"]
 
 # Shorter keys are guessable; refuse them rather than run with a false sense of safety.
@@ -36,6 +37,10 @@ class Settings(BaseSettings):
 
     # Inference runtime.
     execution_provider: ExecutionProvider = "auto"
+    # Encoder precision: "auto" serves a bundle's int8 encoders on CPU when it has them
+    # (service/runtime.py choose_precision), "fp32" the float ones, "int8" refuses to start
+    # without int8 encoders.
+    precision: PrecisionChoice = "auto"
     # Model threads: batches that run at once, each in its own thread through the same
     # sessions (onnxruntime's run is thread-safe and releases the GIL). Two let the model use
     # both cores of a small machine while the event loop parses: at 200 streams on 2 cores p99

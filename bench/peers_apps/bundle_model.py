@@ -21,6 +21,7 @@ import onnxruntime as ort
 STATS_ENV = "PEER_STATS_FILE"  # where BatchStats writes its counters (bench.peers reads it)
 BUNDLE_ENV = "PEER_BUNDLE"
 THREADS_ENV = "PEER_INTRA_OP_THREADS"
+PRECISION_ENV = "PEER_PRECISION"  # auto | fp32 | int8, as RALIS_PRECISION on CPU
 
 
 class BatchStats:
@@ -44,10 +45,18 @@ class BatchStats:
             os.replace(tmp, self.path)
 
 
+def encoder_file(view: dict[str, Any], precision: str) -> str:
+    """The view's encoder file at `precision`: int8 when asked, or for "auto" when present."""
+    int8 = view.get("encoder_file_int8")
+    if precision == "int8" and int8 is None:
+        raise ValueError(f"view {view['name']!r} has no int8 encoder")
+    return str(int8 if precision != "fp32" and int8 else view["encoder_file"])
+
+
 class BundleModel:
     """Encoders + head of a bundle folder, one onnxruntime session each."""
 
-    def __init__(self, bundle_dir: str | Path, threads: int = 1) -> None:
+    def __init__(self, bundle_dir: str | Path, threads: int = 1, precision: str = "auto") -> None:
         bundle_dir = Path(bundle_dir)
         manifest = json.loads((bundle_dir / "manifest.json").read_text())
         options = ort.SessionOptions()
@@ -64,7 +73,7 @@ class BundleModel:
         self.samples = {v["name"]: int(v["window_samples"]) for v in manifest["views"]}
         self.mean = {v["name"]: np.asarray(v["norm_mean"], np.float32) for v in manifest["views"]}
         self.std = {v["name"]: np.asarray(v["norm_std"], np.float32) for v in manifest["views"]}
-        self.encoders = {v["name"]: session(v["encoder_file"]) for v in manifest["views"]}
+        self.encoders = {v["name"]: session(encoder_file(v, precision)) for v in manifest["views"]}
         self.head = session(manifest["head_file"])
         self.dim = int(manifest["embedding_dim"])
         self.stats = BatchStats()
@@ -119,4 +128,8 @@ class BundleModel:
 
 def from_env() -> BundleModel:
     """The model of $PEER_BUNDLE with $PEER_INTRA_OP_THREADS intra-op threads (default 1)."""
-    return BundleModel(os.environ[BUNDLE_ENV], int(os.environ.get(THREADS_ENV, "1")))
+    return BundleModel(
+        os.environ[BUNDLE_ENV],
+        int(os.environ.get(THREADS_ENV, "1")),
+        os.environ.get(PRECISION_ENV, "auto"),
+    )

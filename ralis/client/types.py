@@ -37,6 +37,7 @@ class ModelInfo:
     window_seconds: float
     views: list[ViewInfo]
     execution_provider: str
+    precision: str = ""  # the encoders': "fp32" or "int8" ("" from servers before it was said)
     created_at: str = ""
     training_data: str = ""
     metrics: dict[str, float] = field(default_factory=dict)
@@ -50,6 +51,7 @@ class ModelInfo:
             window_seconds=float(data["window_seconds"]),
             views=[ViewInfo.from_json(v) for v in data["views"]],
             execution_provider=str(data.get("execution_provider", "")),
+            precision=str(data.get("precision", "")),
             created_at=str(data.get("created_at", "")),
             training_data=str(data.get("training_data", "")),
             metrics={str(k): float(v) for k, v in data.get("metrics", {}).items()},

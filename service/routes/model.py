@@ -30,6 +30,7 @@ def model_info(predictor: PredictorDep) -> ModelInfo:
             for v in manifest.views
         ],
         execution_provider=predictor.runtime.provider,
+        precision=predictor.runtime.precision,
         created_at=manifest.created_at,
         training_data=manifest.training_data,
         metrics=manifest.metrics,

@@ -5,10 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
-from bench import encoders, loss_scaling
+from bench import encoders, loss_scaling, precision
+from ralis.bundle import load_manifest
+from tests.service.bundle_factory import build_bundle
+from training.quantize import quantize_bundle
 
 
 def _table_rows(text: str, header_start: str) -> list[list[str]]:
@@ -100,3 +104,24 @@ def test_encoders_bench_builds_the_requested_encoder_size() -> None:
     assert max(c.out_channels for c in convs) == 256
     default = encoders.build_model(0)
     assert max(c.out_channels for c in default.modules() if isinstance(c, torch.nn.Conv1d)) == 128
+
+
+def test_precision_quick(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Float against int8 encoders on a tiny quantised bundle: one row per batch, and the
+    printed ratio is the quotient of the printed per-repeat costs."""
+    bundle = build_bundle(tmp_path / "bundle")
+    rng = np.random.default_rng(0)
+    calibration = {
+        v.name: rng.standard_normal((64, len(v.channels), v.window_samples)).astype(np.float32)
+        for v in load_manifest(bundle).views
+    }
+    quantize_bundle(bundle, calibration, "random windows")
+    argv = ["--bundle", str(bundle), "--repeats", "1", "--seconds", "0.05", "--batches", "1", "4"]
+    assert precision.main([*argv, "--out-dir", str(tmp_path / "out")]) == 0
+    rows = _table_rows(capsys.readouterr().out, "| batch |")
+    assert [row[0] for row in rows] == ["1", "4"]
+    saved = json.loads((tmp_path / "out" / "precision.json").read_text())["ms_per_prediction"]
+    assert set(saved) == {"fp32", "int8"}
+    for row in rows:
+        (fp32,), (int8,) = saved["fp32"][row[0]], saved["int8"][row[0]]
+        assert float(row[3].split("x")[0]) == pytest.approx(fp32 / int8, abs=0.006)

@@ -71,3 +71,63 @@ def test_sha256_of_known_bytes(tmp_path: Path) -> None:
     path = tmp_path / "x"
     path.write_bytes(b"abc")
     assert sha256_of(path) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+
+def _with_int8_on(copy: Path, views: list[str], record: bool) -> None:
+    """Point `views` at an int8 copy of their encoder; `record`: add the calibration record."""
+    manifest = json.loads((copy / "manifest.json").read_text())
+    for view in manifest["views"]:
+        if view["name"] in views:
+            int8 = view["encoder_file"].replace(".onnx", ".int8.onnx")
+            if not (copy / int8).exists():
+                shutil.copy(copy / view["encoder_file"], copy / int8)
+            view["encoder_file_int8"] = int8
+            manifest["sha256"][int8] = sha256_of(copy / int8)
+    manifest["int8"] = (
+        {"method": "test", "calibration_data": "test", "calibration_windows": 1} if record else None
+    )
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+
+
+def _strip_int8(copy: Path) -> None:
+    manifest = json.loads((copy / "manifest.json").read_text())
+    for view in manifest["views"]:
+        view["encoder_file_int8"] = None
+    manifest["int8"] = None
+    manifest["sha256"] = {k: v for k, v in manifest["sha256"].items() if ".int8." not in k}
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+
+
+def test_int8_encoders_for_every_view_are_accepted(tmp_path: Path) -> None:
+    copy = _copy(tmp_path)
+    _strip_int8(copy)
+    _with_int8_on(copy, ["torso", "right_arm", "left_arm", "right_leg", "left_leg"], record=True)
+    manifest = load_manifest(copy)
+    assert manifest.has_int8
+    assert manifest.encoder_file(manifest.views[0], "int8") == "encoder_torso.int8.onnx"
+    assert manifest.encoder_file(manifest.views[0], "fp32") == "encoder_torso.onnx"
+
+
+def test_int8_encoders_on_some_views_only_are_refused(tmp_path: Path) -> None:
+    copy = _copy(tmp_path)
+    _strip_int8(copy)
+    _with_int8_on(copy, ["torso"], record=True)
+    with pytest.raises(BundleError, match=r"int8 encoders must come for every view"):
+        load_manifest(copy)
+
+
+def test_int8_encoders_without_their_calibration_record_are_refused(tmp_path: Path) -> None:
+    copy = _copy(tmp_path)
+    _strip_int8(copy)
+    _with_int8_on(copy, ["torso", "right_arm", "left_arm", "right_leg", "left_leg"], record=False)
+    with pytest.raises(BundleError, match=r"record: absent"):
+        load_manifest(copy)
+
+
+def test_asking_a_float_only_bundle_for_int8_names_the_remedy(tmp_path: Path) -> None:
+    copy = _copy(tmp_path)
+    _strip_int8(copy)
+    manifest = load_manifest(copy)
+    assert not manifest.has_int8
+    with pytest.raises(BundleError, match=r"no int8 encoders .*training.quantize"):
+        manifest.encoder_file(manifest.views[0], "int8")

@@ -47,7 +47,7 @@ def window(seed: int = 0) -> list[list[float]]:
 
 def test_model_info_and_readiness(api: TestClient) -> None:
     metrics = scrape(api)
-    info = {"name": "ralis-tiny-test", "version": "0.0.test"}
+    info = {"name": "ralis-tiny-test", "version": "0.0.test", "precision": "fp32"}
     assert (
         value(metrics, "ralis_model_info", **info, execution_provider="CPUExecutionProvider") == 1
     )

@@ -11,8 +11,15 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from ralis.bundle import BundleError, load_manifest, sha256_of, write_manifest
-from service.runtime import CPU, CUDA, ModelRuntime, batch_bucket, choose_providers
+from ralis.bundle import BundleError, Manifest, load_manifest, sha256_of, write_manifest
+from service.runtime import (
+    CPU,
+    CUDA,
+    ModelRuntime,
+    batch_bucket,
+    choose_precision,
+    choose_providers,
+)
 from tests.service.bundle_factory import EMBEDDING_DIM, VIEWS, build_bundle
 
 
@@ -21,6 +28,23 @@ def test_provider_choice() -> None:
     assert choose_providers("auto", [CUDA, CPU]) == [CUDA, CPU]
     assert choose_providers("cuda", [CUDA, CPU]) == [CUDA, CPU]
     assert choose_providers("auto", [CPU]) == [CPU]
+
+
+def test_precision_choice(tiny_bundle: Path) -> None:
+    float_only = load_manifest(tiny_bundle)
+    views = [v.model_copy(update={"encoder_file_int8": v.encoder_file}) for v in float_only.views]
+    record = {"method": "test", "calibration_data": "test", "calibration_windows": 1}
+    with_int8 = Manifest.model_validate(float_only.model_dump() | {"views": views, "int8": record})
+    assert choose_precision("auto", with_int8, CPU) == "int8"
+    assert choose_precision("auto", with_int8, CUDA) == "fp32"
+    assert choose_precision("auto", float_only, CPU) == "fp32"
+    assert choose_precision("fp32", with_int8, CPU) == "fp32"
+    assert choose_precision("int8", with_int8, CUDA) == "int8"
+
+
+def test_int8_asked_of_a_float_only_bundle_is_refused(tiny_bundle: Path) -> None:
+    with pytest.raises(BundleError, match="no int8 encoders"):
+        ModelRuntime.load(tiny_bundle, "cpu", 1, precision="int8")
 
 
 def test_cuda_without_gpu_falls_back_to_cpu_with_a_warning(

@@ -96,7 +96,7 @@ import sys
 from pathlib import Path
 from service.metrics import Metrics
 metrics = Metrics(multiprocess_dir=Path(sys.argv[1]))
-metrics.set_model("tiny", "1.0", "CPUExecutionProvider")
+metrics.set_model("tiny", "1.0", "CPUExecutionProvider", "fp32")
 metrics.init_labels(["torso"], ["walking", "sitting"])
 metrics.predictions.labels(activity="walking", source="http").inc(int(sys.argv[2]))
 metrics.active_streams.inc(int(sys.argv[2]))
@@ -127,7 +127,12 @@ def test_multiprocess_metrics_are_summed_over_the_workers(tmp_path: Path) -> Non
     # live* gauges drop a process only once it is marked dead; these writers were not.
     assert samples["ralis_active_streams", ()] == 7
     assert samples["ralis_ready", ()] == 1
-    model = (("execution_provider", "CPUExecutionProvider"), ("name", "tiny"), ("version", "1.0"))
+    model = (
+        ("execution_provider", "CPUExecutionProvider"),
+        ("name", "tiny"),
+        ("precision", "fp32"),
+        ("version", "1.0"),
+    )
     assert samples["ralis_model_info", model] == 1
 
 
