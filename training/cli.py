@@ -22,6 +22,13 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--view-set", default=d.view_set, choices=["acc", "imu", "sensors"])
     parser.add_argument("--window-seconds", type=float, default=d.window_seconds)
     parser.add_argument("--train-hop-seconds", type=float, default=None)
+    parser.add_argument(
+        "--train-drop-unit",
+        choices=["window", "segment"],
+        default=d.train_drop_unit,
+        help="missing-view protocol on training data: per window, or per recording segment "
+        "(with overlapping windows, so neighbours cannot hold what a window lost)",
+    )
     parser.add_argument("--train-subjects", type=_subjects, default=d.train_subjects)
     parser.add_argument("--val-subjects", type=_subjects, default=d.val_subjects)
     parser.add_argument("--test-subjects", type=_subjects, default=d.test_subjects)
@@ -140,6 +147,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         view_set=args.view_set,
         window_seconds=args.window_seconds,
         train_hop_seconds=args.train_hop_seconds,
+        train_drop_unit=args.train_drop_unit,
         train_subjects=args.train_subjects,
         val_subjects=args.val_subjects,
         test_subjects=args.test_subjects,

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from model import RalisConfig
 from training.data.dsads import ViewSet
-from training.data.protocols import Protocol
+from training.data.protocols import DropUnit, Protocol
 from training.data.splits import DSADS_DEFAULT_SPLIT
 
 # The released DSADS zip where this repository's machines keep it (../shared/datasets/).
@@ -17,7 +17,11 @@ DEFAULT_DSADS = "../shared/datasets/dsads/daily_sports_activities.zip"
 
 # Fields added with a default that changed behaviour: a saved configuration without one ran
 # the way the code did before it existed, not the way the default now does.
-ABSENT_FIELD_MEANT: dict[str, Any] = {"view_prior": False, "contrastive_batch_size": None}
+ABSENT_FIELD_MEANT: dict[str, Any] = {
+    "view_prior": False,
+    "contrastive_batch_size": None,
+    "train_drop_unit": "window",
+}
 
 # The same for the architecture: before 2026-12-02 a configuration stored only the RalisConfig
 # fields it overrode, and the encoder kernel's default was 5. Configurations made since store
@@ -53,6 +57,10 @@ class TrainConfig:
     window_seconds: float = 5.0
     # Hop between training windows; None = no overlap. Evaluation never overlaps.
     train_hop_seconds: float | None = None
+    # Where the protocol drops training views: per window (the paper's unit) or per
+    # recording segment (honest with overlapping windows; training/data/protocols.py).
+    # Validation and test windows never overlap and are always dropped per window.
+    train_drop_unit: DropUnit = "window"
     train_subjects: tuple[int, ...] = DSADS_DEFAULT_SPLIT["train"]
     val_subjects: tuple[int, ...] = DSADS_DEFAULT_SPLIT["val"]
     test_subjects: tuple[int, ...] = DSADS_DEFAULT_SPLIT["test"]

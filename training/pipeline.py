@@ -15,7 +15,7 @@ from training.data.dataset import MultiViewDataset
 from training.data.dsads import load_dsads
 from training.data.normalize import Normalizer
 from training.data.npz import load_npz
-from training.data.protocols import Protocol, apply_protocol
+from training.data.protocols import DropUnit, Protocol, apply_protocol
 from training.data.splits import split_by_subject
 
 log = logging.getLogger(__name__)
@@ -82,26 +82,30 @@ def load_raw_splits(
     return load_split(config, "train"), load_split(config, "val"), load_split(config, "test")
 
 
-def _drop(data: MultiViewDataset, protocol: Protocol, seed: int) -> MultiViewDataset:
-    return data if protocol == "complete" else apply_protocol(data, protocol, seed)
+def _drop(
+    data: MultiViewDataset, protocol: Protocol, seed: int, unit: DropUnit = "window"
+) -> MultiViewDataset:
+    return data if protocol == "complete" else apply_protocol(data, protocol, seed, unit=unit)
 
 
 def prepare_data(config: TrainConfig) -> PreparedData:
     """Load, apply the missing-view protocol, and normalise with training statistics."""
     train, val, test = load_raw_splits(config)
     hop = config.train_hop_seconds
-    if config.protocol != "complete" and hop is not None and hop < config.window_seconds:
+    overlapping = hop is not None and hop < config.window_seconds
+    if config.protocol != "complete" and overlapping and config.train_drop_unit == "window":
         # Masks are drawn per window, so overlapping windows uncover each other's "missing"
         # data: results/dsads/tables_hop2.4/README.md (Table 6: +3 points, mostly this).
         log.warning(
             "protocol %r drops views per window, and training windows overlap (hop %g s < "
             "window %g s): a view missing from one window is often present in its neighbour, "
-            "so training sees fewer missing views than the protocol's rates",
+            "so training sees fewer missing views than the protocol's rates "
+            "(--train-drop-unit segment draws them per recording segment)",
             config.protocol,
             hop,
             config.window_seconds,
         )
-    train = _drop(train, config.protocol, config.seed)
+    train = _drop(train, config.protocol, config.seed, config.train_drop_unit)
     eval_protocol = config.resolved_eval_protocol
     val = _drop(val, eval_protocol, _EVAL_DROP_SEEDS["val"])
     test = _drop(test, eval_protocol, _EVAL_DROP_SEEDS["test"])

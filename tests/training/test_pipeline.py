@@ -45,3 +45,27 @@ def test_overlapping_windows_under_a_missing_view_protocol_are_warned_about(
     with caplog.at_level(logging.WARNING, logger="training.pipeline"):
         prepare_data(tiny_config(activities=(1,)))  # complete data: nothing is missing
     assert "training windows overlap" not in caplog.text
+
+
+def test_views_dropped_per_segment_need_no_warning_and_match_across_neighbours(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # 4 s windows every 1 s over 5 s segments: neighbours share segments, and a view a
+    # segment lost is absent from every window over that segment.
+    config = tiny_config(activities=(1,), protocol="per_view", train_drop_unit="segment")
+    with caplog.at_level(logging.WARNING, logger="training.pipeline"):
+        prepared = prepare_data(config)
+    assert "training windows overlap" not in caplog.text
+    train = prepared.train_raw
+    assert train.segments is not None
+    checked = 0
+    for column in range(train.num_views):
+        for segment in np.unique(train.segments):
+            over = (train.segments[:, 0] <= segment) & (segment <= train.segments[:, 1])
+            inside = over & (train.segments[:, 0] == train.segments[:, 1])
+            # A window lying inside one segment shows that segment's draw; a window that
+            # also covers it can only have the view where that draw kept it.
+            if inside.any() and not train.mask[inside, column].all():
+                assert not train.mask[over, column].any()
+                checked += 1
+    assert checked > 0

@@ -102,6 +102,10 @@ class MultiViewDataset:
     class_names: list[str]
     # (N,) recording (trial) each window was cut from, for trial-level votes; None = unknown.
     trial: npt.NDArray[np.int64] | None = None
+    # (N, 2) the first and last of the recording segments each window overlaps (ids
+    # consecutive in time within a recording, unique across recordings), so that a
+    # missing-view protocol can drop views per segment rather than per window; None = unknown.
+    segments: npt.NDArray[np.int64] | None = None
 
     def __len__(self) -> int:
         return int(self.y.shape[0])
@@ -136,6 +140,7 @@ class MultiViewDataset:
             subject=self.subject[index],
             class_names=list(self.class_names),
             trial=None if self.trial is None else self.trial[index],
+            segments=None if self.segments is None else self.segments[index],
         )
 
     def with_mask(self, mask: npt.NDArray[np.bool_]) -> MultiViewDataset:
@@ -153,6 +158,7 @@ class MultiViewDataset:
             subject=self.subject,
             class_names=list(self.class_names),
             trial=self.trial,
+            segments=self.segments,
         )
 
     def validate(self) -> None:
@@ -183,6 +189,10 @@ class MultiViewDataset:
         _check_array("mask", self.mask, (n, num_views), np.bool_)
         if self.trial is not None:
             _check_array("trial", self.trial, (n,), np.int64)
+        if self.segments is not None:
+            _check_array("segments", self.segments, (n, 2), np.int64)
+            if n and (self.segments[:, 1] < self.segments[:, 0]).any():
+                raise DatasetError("segments: a window's last segment precedes its first")
         if not self.class_names:
             raise DatasetError("class_names is empty; at least one class is needed")
         if n and (self.y.min() < -1 or self.y.max() >= len(self.class_names)):

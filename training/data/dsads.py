@@ -165,6 +165,7 @@ def load_dsads(
         y=np.repeat([activity - 1 for activity, _ in pairs], per_recording).astype(np.int64),
         subject=np.repeat([subject for _, subject in pairs], per_recording).astype(np.int64),
         class_names=list(DSADS_ACTIVITIES),
+        segments=_segments(len(pairs), len(member_lists[0]), per_recording, window, hop),
     )
     dataset.validate()
     logger.info(
@@ -176,6 +177,18 @@ def load_dsads(
         time.perf_counter() - started,
     )
     return dataset
+
+
+def _segments(
+    recordings: int, segments_per_recording: int, per_recording: int, window: int, hop: int
+) -> npt.NDArray[np.int64]:
+    """(N, 2) first and last released 5 s segment each window overlaps, numbered across
+    recordings in load order."""
+    starts = np.arange(per_recording, dtype=np.int64) * hop
+    first = starts // SEGMENT_ROWS
+    last = (starts + window - 1) // SEGMENT_ROWS
+    base = np.repeat(np.arange(recordings, dtype=np.int64) * segments_per_recording, per_recording)
+    return np.stack([base + np.tile(first, recordings), base + np.tile(last, recordings)], axis=1)
 
 
 def _selection(chosen: Sequence[int] | None, known: tuple[int, ...], what: str) -> list[int]:

@@ -57,6 +57,7 @@ class Normalizer:
             subject=dataset.subject.copy(),
             class_names=list(dataset.class_names),
             trial=None if dataset.trial is None else dataset.trial.copy(),
+            segments=None if dataset.segments is None else dataset.segments.copy(),
         )
 
     def apply_view(self, name: str, window: np.ndarray) -> npt.NDArray[np.float32]:

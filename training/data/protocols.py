@@ -5,6 +5,11 @@
   sample loses all V views with probability 10^-3.
 - "per_view": each view dropped with its own rate (DSADS rates from the paper).
 Samples left with no view at all are removed: there is nothing to classify.
+
+Views are dropped per window ("window", the paper's unit), or per recording segment
+("segment": each released segment of a recording keeps or loses each view, and a window keeps
+a view only if every segment it overlaps keeps it). With overlapping windows the per-window
+draw lets a window's neighbours hold the data it "lost"; the per-segment draw does not.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ logger = logging.getLogger(__name__)
 
 Protocol = Literal["complete", "uniform", "per_view"]
 PROTOCOLS: tuple[Protocol, ...] = ("complete", "uniform", "per_view")
+DropUnit = Literal["window", "segment"]
 
 DSADS_VIEW_DROP_RATES: dict[str, float] = {
     "torso": 0.64,
@@ -40,15 +46,15 @@ def uniform_drop_probability(num_views: int) -> float:
 
 
 def apply_uniform_drop(
-    dataset: MultiViewDataset, seed: int, p: float | None = None
+    dataset: MultiViewDataset, seed: int, p: float | None = None, unit: DropUnit = "window"
 ) -> MultiViewDataset:
     """Drop each view of each sample with probability `p` (default 10^(-3/V))."""
     rate = uniform_drop_probability(dataset.num_views) if p is None else p
-    return _drop(dataset, np.full(dataset.num_views, rate), seed)
+    return _drop(dataset, np.full(dataset.num_views, rate), seed, unit)
 
 
 def apply_per_view_drop(
-    dataset: MultiViewDataset, rates: Mapping[str, float], seed: int
+    dataset: MultiViewDataset, rates: Mapping[str, float], seed: int, unit: DropUnit = "window"
 ) -> MultiViewDataset:
     """Drop each view of each sample with that view's rate; every view needs a rate."""
     missing = [name for name in dataset.view_names if name not in rates]
@@ -57,7 +63,7 @@ def apply_per_view_drop(
             f"no drop rate for views {missing}; rates are given for {sorted(rates)}. "
             "The DSADS rates name positions, so they fit the 'acc' and 'imu' view sets."
         )
-    return _drop(dataset, np.array([rates[name] for name in dataset.view_names]), seed)
+    return _drop(dataset, np.array([rates[name] for name in dataset.view_names]), seed, unit)
 
 
 def apply_protocol(
@@ -65,22 +71,46 @@ def apply_protocol(
     protocol: Protocol,
     seed: int,
     rates: Mapping[str, float] | None = None,
+    unit: DropUnit = "window",
 ) -> MultiViewDataset:
     """Apply a named protocol; "per_view" uses `rates` (default DSADS_VIEW_DROP_RATES)."""
     if protocol == "complete":
         return dataset
     if protocol == "uniform":
-        return apply_uniform_drop(dataset, seed)
+        return apply_uniform_drop(dataset, seed, unit=unit)
     if protocol == "per_view":
-        return apply_per_view_drop(dataset, DSADS_VIEW_DROP_RATES if rates is None else rates, seed)
+        chosen = DSADS_VIEW_DROP_RATES if rates is None else rates
+        return apply_per_view_drop(dataset, chosen, seed, unit)
     raise ValueError(f"unknown protocol {protocol!r}; known: {', '.join(PROTOCOLS)}")
 
 
-def _drop(dataset: MultiViewDataset, rates: np.ndarray, seed: int) -> MultiViewDataset:
+def _segment_keep(
+    segments: npt.NDArray[np.int64], rates: np.ndarray, rng: np.random.Generator
+) -> npt.NDArray[np.bool_]:
+    """(N, V) views each window keeps: those that every segment it overlaps keeps."""
+    kept_by_segment = rng.random((int(segments.max()) + 1, len(rates))) >= rates
+    first, last = segments[:, 0], segments[:, 1]
+    keep = kept_by_segment[first]
+    for offset in range(1, int((last - first).max()) + 1):
+        keep = keep & kept_by_segment[np.minimum(first + offset, last)]
+    return keep
+
+
+def _drop(
+    dataset: MultiViewDataset, rates: np.ndarray, seed: int, unit: DropUnit = "window"
+) -> MultiViewDataset:
     if ((rates < 0) | (rates > 1)).any():
         raise ValueError(f"drop rates must lie in [0, 1], got {rates.tolist()}")
     rng = np.random.default_rng(seed)
-    keep = rng.random((len(dataset), dataset.num_views)) >= rates  # (N, V)
+    if unit == "segment":
+        if dataset.segments is None:
+            raise ValueError(
+                "views can be dropped per segment only where the loader knows each window's "
+                "recording segments (DSADS); this dataset does not"
+            )
+        keep = _segment_keep(dataset.segments, rates, rng) if len(dataset) else dataset.mask
+    else:
+        keep = rng.random((len(dataset), dataset.num_views)) >= rates  # (N, V)
     mask = dataset.mask & keep
     has_view: npt.NDArray[np.bool_] = np.asarray(mask.any(axis=1), dtype=bool)
     logger.info(

@@ -300,3 +300,25 @@ def test_full_release_loads() -> None:
     raw = raw_segment("data/a05/p3/s17.txt", FULL_ZIP)
     index = (3 - 1) * 19 * 60 + (5 - 1) * 60 + (17 - 1)
     np.testing.assert_array_equal(data.x["right_arm"][index], raw[:, 9:12])
+
+
+def test_windows_know_the_released_segments_they_overlap() -> None:
+    """Recordings of 4 segments of 125 samples; 7 s windows (175) every 3 s (75). Written
+    out by hand: window k covers samples 75k .. 75k + 174."""
+    data = load_dsads(
+        FIXTURE, subjects=[2], activities=[1, 12], window_seconds=7.0, hop_seconds=3.0
+    )
+    assert data.segments is not None
+    per_recording = 1 + (500 - 175) // 75  # 5
+    # 0-174, 75-249, 150-324, 225-399 (three segments), 300-474
+    expected_one = [(0, 1), (0, 1), (1, 2), (1, 3), (2, 3)]
+    expected = expected_one + [(4 + a, 4 + b) for a, b in expected_one]  # 2nd recording: +4
+    assert data.segments.tolist() == [list(pair) for pair in expected]
+    assert len(data) == 2 * per_recording
+
+
+def test_segment_aligned_windows_overlap_one_segment_each() -> None:
+    data = load_fixture()  # 5 s windows, no overlap: window k is segment k of its recording
+    assert data.segments is not None
+    np.testing.assert_array_equal(data.segments[:, 0], data.segments[:, 1])
+    np.testing.assert_array_equal(data.segments[:, 0], np.arange(len(data)))

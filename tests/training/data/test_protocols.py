@@ -105,3 +105,41 @@ def test_protocol_dispatch_and_errors() -> None:
         apply_per_view_drop(make_dataset(), DSADS_VIEW_DROP_RATES, seed=0)
     with pytest.raises(ValueError, match=r"drop rates must lie in \[0, 1\]"):
         apply_uniform_drop(data, seed=0, p=1.5)
+
+
+def _segmented(first: list[int], last: list[int]) -> object:
+    data = make_dataset(n=len(first), views=FIVE_VIEWS)
+    data.segments = np.stack([first, last], axis=1).astype(np.int64)
+    data.validate()
+    return data
+
+
+def test_segment_drop_keeps_a_view_only_where_every_overlapped_segment_keeps_it() -> None:
+    """Windows cycle through lying inside segment s, straddling s and s + 1, and spanning
+    s .. s + 2. Per segment a view survives with probability 1 - p, so these windows keep it
+    with 1 - p, (1 - p)^2 and (1 - p)^3. The torso is never dropped, so no window loses
+    every view and none is removed."""
+    segments = 30_000
+    spans = (0, 1, 2)
+    first = [s for s in range(segments - 2) for _ in spans]
+    last = [s + extra for s in range(segments - 2) for extra in spans]
+    data = _segmented(first, last)
+    p = 0.3
+    rates = {name: (0.0 if name == "torso" else p) for name in DSADS_POSITIONS}
+    dropped = apply_per_view_drop(data, rates, seed=3, unit="segment")  # type: ignore[arg-type]
+    assert len(dropped) == len(data)
+    mask = dropped.mask[:, 1:]  # the four views that can be dropped
+    one, two, three = mask[0::3], mask[1::3], mask[2::3]
+    assert one.mean() == pytest.approx(1 - p, abs=0.005)
+    assert two.mean() == pytest.approx((1 - p) ** 2, abs=0.005)
+    assert three.mean() == pytest.approx((1 - p) ** 3, abs=0.005)
+    # Each segment decides once for every window over it: a window spanning several
+    # segments keeps exactly what all of them keep (window 3s alone is segment s).
+    np.testing.assert_array_equal(two[:-1], one[:-1] & one[1:])
+    np.testing.assert_array_equal(three[:-2], one[:-2] & one[1:-1] & one[2:])
+
+
+def test_segment_drop_needs_segments() -> None:
+    data = five_view_dataset()
+    with pytest.raises(ValueError, match="per segment only where the loader knows"):
+        apply_protocol(data, "uniform", seed=0, unit="segment")
