@@ -236,14 +236,15 @@ def quantize_bundle(
     manifest = load_manifest(bundle, verify=True)
     views = []
     hashes = {name: digest for name, digest in manifest.sha256.items() if ".int8." not in name}
-    written: dict[str, str] = {}  # float file -> int8 file (views may share an encoder)
+    written: dict[str, str] = {}  # float file -> int8 file
     for view in manifest.views:
         if view.encoder_file not in written:
+            # Views sharing an encoder calibrate it together: its ranges must fit them all.
+            sharing = [v.name for v in manifest.views if v.encoder_file == view.encoder_file]
+            windows = np.concatenate([calibration[name] for name in sharing])
             target = int8_file_name(view.encoder_file)
-            logger.info(
-                "quantising %s on %d windows", view.encoder_file, len(calibration[view.name])
-            )
-            quantize_encoder(bundle / view.encoder_file, bundle / target, calibration[view.name])
+            logger.info("quantising %s on %d windows", view.encoder_file, len(windows))
+            quantize_encoder(bundle / view.encoder_file, bundle / target, windows)
             written[view.encoder_file] = target
             hashes[target] = sha256_of(bundle / target)
         views.append(view.model_copy(update={"encoder_file_int8": written[view.encoder_file]}))

@@ -115,3 +115,12 @@ def test_the_model_card_gets_one_int8_section_from_the_record(bundle: Path) -> N
     assert card.count("## Int8 encoders") == 1
     assert "second" in card and "first" not in card
     assert "on 20 held-out windows (held out)" in card
+
+
+def test_views_sharing_an_encoder_share_its_int8_copy(tmp_path: Path) -> None:
+    bundle = build_bundle(tmp_path / "shared", shared_encoder=True)
+    manifest = quantize_bundle(bundle, _windows(load_manifest(bundle), ROWS, 0), "random")
+    assert len({v.encoder_file for v in manifest.views}) == 1
+    assert len({v.encoder_file_int8 for v in manifest.views}) == 1
+    assert manifest.int8 is not None and manifest.int8.calibration_windows == ROWS
+    assert load_manifest(bundle, verify=True) == manifest
