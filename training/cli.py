@@ -10,6 +10,7 @@ from typing import Any
 
 from model.config import ABLATIONS
 from training.config import DEFAULT_DSADS, TrainConfig
+from training.data.dsads import VIEW_SETS
 
 
 def _subjects(text: str) -> tuple[int, ...]:
@@ -19,7 +20,7 @@ def _subjects(text: str) -> tuple[int, ...]:
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     d = TrainConfig(data="")
     parser.add_argument("--data", default=DEFAULT_DSADS, help="DSADS zip/folder or an .npz")
-    parser.add_argument("--view-set", default=d.view_set, choices=["acc", "imu", "sensors"])
+    parser.add_argument("--view-set", default=d.view_set, choices=list(VIEW_SETS))
     parser.add_argument("--window-seconds", type=float, default=d.window_seconds)
     parser.add_argument("--train-hop-seconds", type=float, default=None)
     parser.add_argument(

@@ -45,6 +45,13 @@ KERNEL9_SEPARATE_BATCHES_IMU_VIEWS: dict[str, Any] = {
     "view_set": "imu",
 }
 
+# The same with the magnetometer left out (6 channels per unit): does the 9-channel loss
+# come from the magnetometer?
+KERNEL9_SEPARATE_BATCHES_ACC_GYRO_VIEWS: dict[str, Any] = {
+    **KERNEL9_SEPARATE_BATCHES,
+    "view_set": "acc_gyro",
+}
+
 RECIPES: dict[str, dict[str, Any]] = {
     "default": {},
     "kernel5_shared_batch": KERNEL5_SHARED_BATCH,
@@ -52,6 +59,7 @@ RECIPES: dict[str, dict[str, Any]] = {
     "kernel9_separate_batches_hop2.4": KERNEL9_SEPARATE_BATCHES_HOP2_4,
     "kernel9_separate_batches_hop2.4_segment_drop": KERNEL9_SEPARATE_BATCHES_HOP2_4_SEGMENT_DROP,
     "kernel9_separate_batches_imu_views": KERNEL9_SEPARATE_BATCHES_IMU_VIEWS,
+    "kernel9_separate_batches_acc_gyro_views": KERNEL9_SEPARATE_BATCHES_ACC_GYRO_VIEWS,
 }
 
 

@@ -49,15 +49,17 @@ DSADS_SENSORS = dsads_layout.SENSORS  # order inside each unit's 9-column block
 DSADS_SUBJECTS = dsads_layout.SUBJECTS
 DSADS_SAMPLING_RATE_HZ = dsads_layout.RATE_HZ
 
-ViewSet = Literal["acc", "imu", "sensors"]
-VIEW_SETS: tuple[ViewSet, ...] = ("acc", "imu", "sensors")
+ViewSet = Literal["acc", "acc_gyro", "imu", "sensors"]
+VIEW_SETS: tuple[ViewSet, ...] = ("acc", "acc_gyro", "imu", "sensors")
 
 
 def dsads_views(view_set: ViewSet) -> list[tuple[ViewInfo, list[int]]]:
     """The views of a view set, each with its 0-based columns in the DSADS files.
 
-    "acc": one accelerometer view per position (the paper's default); "imu": one 9-channel
-    acc+gyro+mag view per position; "sensors": 15 views, one per (position, sensor).
+    "acc": one accelerometer view per position (the paper's default); "acc_gyro": one
+    6-channel acc+gyro view per position (a phone's or a watch's IMU, no magnetometer);
+    "imu": one 9-channel acc+gyro+mag view per position; "sensors": 15 views, one per
+    (position, sensor).
     """
     if view_set not in VIEW_SETS:
         raise ValueError(f"unknown view_set {view_set!r}; known: {', '.join(VIEW_SETS)}")
@@ -72,9 +74,10 @@ def dsads_views(view_set: ViewSet) -> list[tuple[ViewInfo, list[int]]]:
         if view_set == "acc":
             sensor, columns, names = groups[0]
             views.append((_view(position, "acc", names), columns))
-        elif view_set == "imu":
-            columns = [c for _, cols, _ in groups for c in cols]
-            names = tuple(n for _, _, group_names in groups for n in group_names)
+        elif view_set in ("acc_gyro", "imu"):
+            kept = groups[:2] if view_set == "acc_gyro" else groups
+            columns = [c for _, cols, _ in kept for c in cols]
+            names = tuple(n for _, _, group_names in kept for n in group_names)
             views.append((_view(position, "imu", names), columns))
         else:
             for sensor, columns, names in groups:

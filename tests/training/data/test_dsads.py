@@ -69,6 +69,10 @@ def test_view_sets_cover_the_documented_columns() -> None:
     imu = dsads_views("imu")
     assert all(v.modality == "imu" and v.num_channels == 9 for v, _ in imu)
     assert [c for _, cols in imu for c in cols] == list(range(45))
+    acc_gyro = dsads_views("acc_gyro")
+    assert all(v.modality == "imu" and v.num_channels == 6 for v, _ in acc_gyro)
+    assert acc_gyro[0][0].channels[3:] == ("torso_gyro_x", "torso_gyro_y", "torso_gyro_z")
+    assert [cols for _, cols in acc_gyro][1] == [9, 10, 11, 12, 13, 14]
     sensors = dsads_views("sensors")
     assert len(sensors) == 15
     assert [v.name for v, _ in sensors][:3] == ["torso_acc", "torso_gyro", "torso_mag"]
