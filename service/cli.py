@@ -123,7 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     if slot is None:  # the supervisor checked it once for all workers
         try:
-            load_manifest(settings.bundle_dir, verify=True)  # fail fast with a clear message
+            manifest = load_manifest(settings.bundle_dir, verify=True)  # fail fast, clearly
+            if settings.precision == "int8":
+                manifest.encoder_file(manifest.views[0], "int8")  # BundleError if it has none
         except BundleError as exc:
             sys.stderr.write(f"ralis serve: cannot use the model bundle: {exc}\n")
             return 2

@@ -7,7 +7,7 @@ whose ranges are the min and max seen on the calibration windows), on the convol
 the projection. The layers that read the raw window stay float: quantising a normalised
 accelerometer window to 256 levels over its whole training range erased small signals
 (standing in an elevator) and moved the default model's test macro-F1 by up to 1.4 points;
-kept float, the int8 model stays within 0.3 points (BENCHMARKS.md section 15).
+kept float, the int8 model stays within 0.4 points (BENCHMARKS.md section 15).
 
 Writes `<encoder>.int8.onnx` next to each encoder and records the files, their hashes, the
 calibration and the agreement with the float encoders on held-out windows in the manifest.
@@ -71,8 +71,9 @@ def int8_file_name(encoder_file: str) -> str:
 
 def _view_set(manifest: Manifest) -> ViewSet:
     """The DSADS view set whose views are the bundle's (ignored for other datasets)."""
+    wanted = [(v.name, tuple(v.channels)) for v in manifest.views]
     for view_set in VIEW_SETS:
-        if [info.name for info, _ in dsads_views(view_set)] == manifest.view_names:
+        if [(info.name, info.channels) for info, _ in dsads_views(view_set)] == wanted:
             return view_set
     return "acc"
 
@@ -118,6 +119,12 @@ def normalised_windows(
     rng = np.random.default_rng(seed)
     windows: Windows = {}
     for view in manifest.views:
+        info = dataset.views[dataset.view_names.index(view.name)]
+        if tuple(info.channels) != tuple(view.channels):
+            raise SystemExit(
+                f"view {view.name!r}: the data has channels {list(info.channels)}, the bundle "
+                f"{view.channels}"
+            )
         present = dataset.mask[:, dataset.view_names.index(view.name)]
         raw = dataset.x[view.name][present]
         if max_windows is not None and len(raw) > max_windows:
