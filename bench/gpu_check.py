@@ -109,7 +109,9 @@ def parity(bundle: Path, provider: str, threads: int) -> dict[str, Any]:
 def model_cost(bundle: Path, provider: str, threads: int, batches: Sequence[int]) -> list[float]:
     """Wall ms per batch of the whole model (every encoder, then the head), median of repeats,
     inputs already in host memory: what the server's model thread pays per batch."""
-    model = WholeModel(ModelRuntime.load(bundle, provider, threads), batches)  # type: ignore[arg-type]
+    # Float encoders on every provider: this compares providers, not precisions.
+    runtime = ModelRuntime.load(bundle, provider, threads, precision="fp32")  # type: ignore[arg-type]
+    model = WholeModel(runtime, batches)
     costs = []
     for batch in batches:
         costs.append(1e3 * time_call(partial(model, batch), warmup=5, min_seconds=1.0).median)

@@ -102,6 +102,8 @@ def measure(
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--provider", choices=["cpu", "cuda"], default="cpu")
+    parser.add_argument("--precision", choices=["auto", "fp32", "int8"], default="auto",
+                        help="the encoders' (RALIS_PRECISION)")  # fmt: skip
     parser.add_argument("--bundle", type=Path, default=DEFAULT_BUNDLE_DIR)
     parser.add_argument("--threads", type=int, default=1, help="intra-op threads")
     parser.add_argument("--seconds", type=float, default=2.0, help="per cell")
@@ -122,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run(args: argparse.Namespace) -> int:
 
-    runtime = ModelRuntime.load(args.bundle, args.provider, args.threads)
+    runtime = ModelRuntime.load(args.bundle, args.provider, args.threads, precision=args.precision)
     all_batches = sorted({b for mix in MIXES.values() for b in mix})
     model = WholeModel(runtime, all_batches)
     load_before = os.getloadavg()
@@ -137,7 +139,8 @@ def run(args: argparse.Namespace) -> int:
         for c in cells
     ]  # fmt: skip
     print(
-        f"Whole model per batch on {runtime.provider}, {args.threads} intra-op thread(s), "
+        f"Whole model per batch on {runtime.provider} ({runtime.precision} encoders), "
+        f"{args.threads} intra-op thread(s), "
         f"{args.seconds:g} s per cell; switch interval {1e3 * sys.getswitchinterval():g} ms; "
         f"load average before {format_load(load_before)}, after {format_load(os.getloadavg())}.\n"
     )

@@ -30,6 +30,7 @@ from bench.machine import environment, load_average
 from bench.model_thread import WholeModel
 from bench.report import format_load, markdown_table, save_results
 from bench.timing import time_call
+from ralis.bundle import load_manifest
 from service.runtime import ModelRuntime
 from service.settings import DEFAULT_BUNDLE_DIR
 
@@ -108,7 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     load_before = load_average()
     costs = measure(args.bundle, args.batches, args.repeats, args.seconds)
     load_after = load_average()
-    manifest = ModelRuntime.load(args.bundle, "cpu", 1, precision="int8").manifest
+    manifest = load_manifest(args.bundle)
     parity: dict[str, Any] = manifest.int8.parity if manifest.int8 else {}
     header = (
         f"Bundle {manifest.model_name} {manifest.model_version}: every encoder then the head "

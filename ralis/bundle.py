@@ -159,7 +159,9 @@ def sha256_of(path: Path) -> str:
 def write_manifest(bundle_dir: Path, manifest: Manifest) -> Path:
     """Write `manifest.json` into `bundle_dir`."""
     path = bundle_dir / MANIFEST_NAME
-    path.write_text(json.dumps(manifest.model_dump(), indent=2) + "\n")
+    # Unset optional fields are left out, so a float-only bundle reads as it did before the
+    # int8 fields existed (services then forbid unknown fields).
+    path.write_text(json.dumps(manifest.model_dump(exclude_none=True), indent=2) + "\n")
     return path
 
 

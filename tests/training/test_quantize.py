@@ -94,6 +94,13 @@ def test_the_runtime_serves_the_int8_encoders(bundle: Path) -> None:
     fp32 = ModelRuntime.load(bundle, "cpu", 1, precision="fp32")
     int8 = ModelRuntime.load(bundle, "cpu", 1, precision="auto")
     assert (fp32.precision, int8.precision) == ("fp32", "int8")
+    view_files = {v.name: (v.encoder_file, v.encoder_file_int8) for v in manifest.views}
+    assert {n: s.file for n, s in fp32._encoders.items()} == {
+        n: f for n, (f, _) in view_files.items()
+    }
+    assert {n: s.file for n, s in int8._encoders.items()} == {
+        n: q for n, (_, q) in view_files.items()
+    }
     view = manifest.views[0]
     windows = _windows(manifest, 8, seed=3)[view.name]
     quantised, reference = int8.encode(view.name, windows), fp32.encode(view.name, windows)
