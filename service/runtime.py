@@ -129,7 +129,6 @@ class ModelRuntime:
         """
         manifest = load_manifest(bundle_dir, verify=True)
         providers = choose_providers(execution_provider, ort.get_available_providers())
-        chosen = choose_precision(precision, manifest, providers[0])
         options = ort.SessionOptions()
         options.intra_op_num_threads = intra_op_threads
         # Idle intra-op threads would spin for work and take the CPU the event loop needs.
@@ -153,17 +152,21 @@ class ModelRuntime:
                 by_file[file] = _Session(session, file)
             return by_file[file]
 
+        # The head (always float) opens first: the provider it actually got, not the one
+        # requested, decides the encoders' precision, so a CUDA provider that fails to
+        # initialise still leaves the CPU with the int8 encoders "auto" promises it.
+        head = open_session(manifest.head_file)
+        actual = head.session.get_providers()[0]
+        if providers[0] == CUDA and actual != CUDA:
+            logger.warning("CUDA execution provider failed to initialise; running on %s", actual)
+        chosen = choose_precision(precision, manifest, actual)
         encoders = {
             view.name: open_session(manifest.encoder_file(view, chosen)) for view in manifest.views
         }
-        head = open_session(manifest.head_file)
         for view in manifest.views:
             _check_encoder_io(encoders[view.name], view, manifest.embedding_dim)
         _check_head_io(head, manifest)
 
-        actual = head.session.get_providers()[0]
-        if providers[0] == CUDA and actual != CUDA:
-            logger.warning("CUDA execution provider failed to initialise; running on %s", actual)
         runtime = cls(bundle_dir, manifest, encoders, head, actual, chosen)
         runtime.warm_up(max_batch_size)
         logger.info(

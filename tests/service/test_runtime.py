@@ -59,6 +59,25 @@ def test_cuda_without_gpu_falls_back_to_cpu_with_a_warning(
         assert "falling back to CPU" in caplog.text
 
 
+def test_auto_precision_follows_the_provider_actually_got(
+    default_bundle: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CUDA listed but failing to initialise leaves the sessions on CPU: "auto" must then
+    serve the int8 encoders as on any CPU, not the float ones chosen for the request."""
+    real_session = ort.InferenceSession
+
+    def cuda_fails(path: str, sess_options: object, providers: list[object]) -> object:
+        return real_session(path, sess_options=sess_options, providers=[CPU])
+
+    monkeypatch.setattr(ort, "get_available_providers", lambda: [CUDA, CPU])
+    monkeypatch.setattr(ort, "InferenceSession", cuda_fails)
+    runtime = ModelRuntime.load(default_bundle, "cuda", 1, max_batch_size=1)
+    assert runtime.provider == CPU
+    assert runtime.precision == "int8"
+    for view in runtime.manifest.views:
+        assert runtime._encoders[view.name].file == view.encoder_file_int8
+
+
 def test_cuda_sessions_run_in_full_fp32(tiny_bundle: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """TF32 moved probabilities by 0.04 on an H200, and cuDNN's exhaustive search per input
     shape cost seconds of latency: CUDA sessions ask for full FP32 and heuristic choice."""
