@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -161,8 +162,15 @@ def write_manifest(bundle_dir: Path, manifest: Manifest) -> Path:
     path = bundle_dir / MANIFEST_NAME
     # Unset optional fields are left out, so a float-only bundle reads as it did before the
     # int8 fields existed (services then forbid unknown fields).
-    path.write_text(json.dumps(manifest.model_dump(exclude_none=True), indent=2) + "\n")
+    write_text_atomically(path, json.dumps(manifest.model_dump(exclude_none=True), indent=2) + "\n")
     return path
+
+
+def write_text_atomically(path: Path, text: str) -> None:
+    """Write `path` so that a reader (or a crash) sees the old text or the new, never a part."""
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(text)
+    os.replace(partial, path)
 
 
 def load_manifest(bundle_dir: Path, verify: bool = True) -> Manifest:

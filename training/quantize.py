@@ -11,13 +11,16 @@ kept float, the int8 model stays within 0.4 points (BENCHMARKS.md section 15).
 
 Writes `<encoder>.int8.onnx` next to each encoder and records the files, their hashes, the
 calibration and the agreement with the float encoders on held-out windows in the manifest.
-The float encoders stay: `ralis serve` picks by its `precision` setting.
+The float encoders stay: `ralis serve` picks by its `precision` setting. Quantising again is
+crash-safe: the new files are made and checked aside, and the bundle on disk is at every
+moment either the old one, a float-only one or the new one, each passing verification.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -41,9 +44,11 @@ from ralis.bundle import (
     HEAD_INPUTS,
     Int8Calibration,
     Manifest,
+    ViewSpec,
     load_manifest,
     sha256_of,
     write_manifest,
+    write_text_atomically,
 )
 from training.config import TrainConfig
 from training.data.dataset import MultiViewDataset
@@ -179,28 +184,34 @@ def _session(path: Path) -> ort.InferenceSession:
 
 
 def _embed(
-    bundle: Path, manifest: Manifest, windows: Windows, int8: bool
+    bundle: Path, manifest: Manifest, windows: Windows, int8_dir: Path | None
 ) -> npt.NDArray[np.float32]:
+    """Every view's embeddings (N, V, D); float encoders, or int8 ones read from `int8_dir`."""
     sessions: dict[str, ort.InferenceSession] = {}
     columns = []
     for view in manifest.views:
-        file = manifest.encoder_file(view, "int8" if int8 else "fp32")
-        session = sessions.setdefault(file, _session(bundle / file))
+        file = manifest.encoder_file(view, "fp32" if int8_dir is None else "int8")
+        folder = bundle if int8_dir is None else int8_dir
+        session = sessions.setdefault(file, _session(folder / file))
         columns.append(session.run([ENCODER_OUTPUT], {ENCODER_INPUT: windows[view.name]})[0])
     return np.stack(columns, axis=1)
 
 
-def int8_parity(bundle: Path, manifest: Manifest, windows: Windows) -> dict[str, float]:
+def int8_parity(
+    bundle: Path, manifest: Manifest, windows: Windows, int8_dir: Path | None = None
+) -> dict[str, float]:
     """How the int8 encoders' predictions follow the float ones (same head, same windows):
     top-class agreement and the largest probability difference, with all views and with
-    each view alone (the mean over views)."""
+    each view alone (the mean over views). The int8 files are read from `int8_dir`
+    (default: the bundle)."""
     counts = {len(w) for w in windows.values()}
     if len(counts) != 1:
         raise ValueError("parity needs the same windows for every view")
     rows = counts.pop()
+    int8_dir = int8_dir or bundle
     head = _session(bundle / manifest.head_file)
     embeddings = {
-        precision: _embed(bundle, manifest, windows, int8=precision == "int8")
+        precision: _embed(bundle, manifest, windows, None if precision == "fp32" else int8_dir)
         for precision in ("fp32", "int8")
     }
     num_views = len(manifest.views)
@@ -241,42 +252,69 @@ def quantize_bundle(
         check_data: where they came from, in words.
     """
     manifest = load_manifest(bundle, verify=True)
-    views = []
-    hashes = {name: digest for name, digest in manifest.sha256.items() if ".int8." not in name}
-    written: dict[str, str] = {}  # float file -> int8 file
-    for view in manifest.views:
-        if view.encoder_file not in written:
-            # Views sharing an encoder calibrate it together: its ranges must fit them all.
-            sharing = [v.name for v in manifest.views if v.encoder_file == view.encoder_file]
-            windows = np.concatenate([calibration[name] for name in sharing])
-            target = int8_file_name(view.encoder_file)
-            logger.info("quantising %s on %d windows", view.encoder_file, len(windows))
-            quantize_encoder(bundle / view.encoder_file, bundle / target, windows)
-            written[view.encoder_file] = target
-            hashes[target] = sha256_of(bundle / target)
-        views.append(view.model_copy(update={"encoder_file_int8": written[view.encoder_file]}))
-    record = Int8Calibration(
-        method=METHOD,
-        calibration_data=calibration_data,
-        calibration_windows=max(len(w) for w in calibration.values()),
-    )
-    updated = Manifest.model_validate(
-        manifest.model_dump() | {"views": views, "sha256": hashes, "int8": record}
-    )
-    if check is not None:
-        parity = int8_parity(bundle, updated, check)
-        updated = Manifest.model_validate(
-            updated.model_dump()
-            | {"int8": record.model_copy(update={"parity": parity, "parity_data": check_data})}
+    float_only = _without_int8(manifest)
+    with tempfile.TemporaryDirectory(dir=bundle, prefix=".int8-") as scratch:
+        staged = Path(scratch)
+        views: list[ViewSpec] = []
+        hashes = dict(float_only.sha256)
+        written: dict[str, str] = {}  # float file -> int8 file
+        for view in manifest.views:
+            if view.encoder_file not in written:
+                # Views sharing an encoder calibrate it together: its ranges must fit them all.
+                sharing = [v.name for v in manifest.views if v.encoder_file == view.encoder_file]
+                windows = np.concatenate([calibration[name] for name in sharing])
+                target = int8_file_name(view.encoder_file)
+                logger.info("quantising %s on %d windows", view.encoder_file, len(windows))
+                quantize_encoder(bundle / view.encoder_file, staged / target, windows)
+                written[view.encoder_file] = target
+                hashes[target] = sha256_of(staged / target)
+            views.append(view.model_copy(update={"encoder_file_int8": written[view.encoder_file]}))
+        record = Int8Calibration(
+            method=METHOD,
+            calibration_data=calibration_data,
+            calibration_windows=max(len(w) for w in calibration.values()),
         )
-        logger.info(
-            "int8 parity on %d held-out windows: %s", len(next(iter(check.values()))), parity
-        )
-    write_manifest(bundle, updated)
+        if check is not None:
+            parity = int8_parity(
+                bundle, _with_int8(float_only, views, hashes, record), check, staged
+            )
+            record = record.model_copy(update={"parity": parity, "parity_data": check_data})
+            logger.info(
+                "int8 parity on %d held-out windows: %s", len(next(iter(check.values()))), parity
+            )
+        updated = _with_int8(float_only, views, hashes, record)
+        # Commit: float-only first, so no manifest on disk ever names an int8 file whose
+        # bytes are being replaced; a crash midway leaves a bundle that serves in fp32.
+        if manifest.has_int8:
+            write_manifest(bundle, float_only)
+        for target in written.values():
+            os.replace(staged / target, bundle / target)
+        write_manifest(bundle, updated)
     card = bundle / CARD_NAME
-    if card.is_file() and updated.int8 is not None:
-        card.write_text(with_int8_section(card.read_text(), updated.int8))
+    if card.is_file():
+        write_text_atomically(card, with_int8_section(card.read_text(), record))
     return updated
+
+
+def _without_int8(manifest: Manifest) -> Manifest:
+    """`manifest` as a float-only bundle's: no int8 files, hashes or record."""
+    int8_files = {v.encoder_file_int8 for v in manifest.views}
+    return Manifest.model_validate(
+        manifest.model_dump()
+        | {
+            "views": [v.model_copy(update={"encoder_file_int8": None}) for v in manifest.views],
+            "sha256": {k: v for k, v in manifest.sha256.items() if k not in int8_files},
+            "int8": None,
+        }
+    )
+
+
+def _with_int8(
+    float_only: Manifest, views: list[ViewSpec], hashes: dict[str, str], record: Int8Calibration
+) -> Manifest:
+    return Manifest.model_validate(
+        float_only.model_dump() | {"views": views, "sha256": hashes, "int8": record}
+    )
 
 
 def int8_card_section(record: Int8Calibration) -> str:

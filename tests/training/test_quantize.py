@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 from ralis.bundle import ENCODER_INPUT, Manifest, load_manifest, sha256_of, write_manifest
 from service.runtime import ModelRuntime
 from tests.service.bundle_factory import build_bundle
+from training import quantize
 from training.quantize import int8_parity, quantize_bundle
 
 ROWS = 96
@@ -66,6 +68,55 @@ def test_quantizing_again_replaces_the_int8_files(bundle: Path) -> None:
     int8_files = [name for name in again.sha256 if ".int8." in name]
     assert sorted(int8_files) == sorted({v.encoder_file_int8 for v in again.views})  # type: ignore[type-var]
     assert load_manifest(bundle, verify=True) == again
+
+
+def _bundle_bytes(bundle: Path) -> dict[str, bytes]:
+    return {f.name: f.read_bytes() for f in sorted(bundle.iterdir())}
+
+
+def test_a_failed_requantisation_leaves_the_bundle_untouched(
+    bundle: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Quantising and the parity check happen aside: if either fails, not a byte changes."""
+    manifest = load_manifest(bundle)
+    quantize_bundle(bundle, _windows(manifest, ROWS, 0), "first")
+    before = _bundle_bytes(bundle)
+
+    def parity_fails(*args: object) -> dict[str, float]:
+        raise RuntimeError("the parity check ran out of memory")
+
+    monkeypatch.setattr(quantize, "int8_parity", parity_fails)
+    with pytest.raises(RuntimeError, match="out of memory"):
+        quantize_bundle(bundle, _windows(manifest, ROWS, 5), "second", _windows(manifest, 20, 1))
+    assert _bundle_bytes(bundle) == before  # no staging folder left behind either
+    assert load_manifest(bundle, verify=True).int8.calibration_data == "first"  # type: ignore[union-attr]
+
+
+def test_a_crash_while_replacing_the_int8_files_leaves_a_servable_bundle(
+    bundle: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed between replacing one int8 file and the next, the bundle must still verify:
+    it is then a float-only bundle, and "auto" serves it in fp32."""
+    manifest = load_manifest(bundle)
+    quantize_bundle(bundle, _windows(manifest, ROWS, 0), "first")
+    real_replace = os.replace
+    replaced: list[object] = []
+
+    def crash_after_one(source: Path, target: Path) -> None:
+        if ".int8." in Path(target).name:
+            if replaced:
+                raise KeyboardInterrupt
+            replaced.append(target)
+        real_replace(source, target)
+
+    monkeypatch.setattr(os, "replace", crash_after_one)
+    with pytest.raises(KeyboardInterrupt):
+        quantize_bundle(bundle, _windows(manifest, ROWS, 5), "second")
+    monkeypatch.undo()
+    on_disk = load_manifest(bundle, verify=True)
+    assert on_disk.int8 is None and not on_disk.has_int8
+    assert ModelRuntime.load(bundle, "cpu", 1, precision="auto").precision == "fp32"
+    assert not [f for f in bundle.iterdir() if f.name.startswith(".")]
 
 
 def test_parity_of_identical_encoders_is_perfect(bundle: Path) -> None:
