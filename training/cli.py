@@ -61,6 +61,13 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--select-on", default=None, choices=["val_scenarios", "val_f1", "last"])
     parser.add_argument("--smoothing", type=int, default=None, help="epochs averaged")
     parser.add_argument(
+        "--weight-ema",
+        type=float,
+        default=None,
+        help="evaluate and keep an exponential moving average of the weights with this decay "
+        "per step (e.g. 0.999); default off",
+    )
+    parser.add_argument(
         "--augment-transforms",
         default=None,
         type=lambda text: tuple(t for t in text.split(",") if t),
@@ -126,6 +133,7 @@ _RECIPE_FLAGS = (
     "patience",
     "select_on",
     "smoothing",
+    "weight_ema",
 )
 
 

@@ -91,6 +91,10 @@ class TrainConfig:
     # "val_f1" = all-views validation macro-F1; "last" = the final epoch.
     select_on: Literal["val_scenarios", "val_f1", "last"] = "val_scenarios"
     smoothing: int = 3
+    # Evaluate and keep an exponential moving average of the weights (decay per optimiser
+    # step, torch.optim.swa_utils) instead of the raw weights; None = off. Meant to damp the
+    # epoch-to-epoch swings of validation F1.
+    weight_ema: float | None = None
     # View combinations sampled per validation scenario each epoch (all when fewer).
     val_combinations: int = 8
     cls_weight: float = 1.0
@@ -142,6 +146,8 @@ class TrainConfig:
             raise ValueError("min_steps must be >= 0, patience and smoothing >= 1")
         if self.contrastive_batch_size is not None and self.contrastive_batch_size < 2:
             raise ValueError("contrastive_batch_size must be >= 2 (negatives) or None")
+        if self.weight_ema is not None and not 0.0 < self.weight_ema < 1.0:
+            raise ValueError(f"weight_ema must lie in (0, 1) or be None, got {self.weight_ema}")
         if not 0 <= self.warmup_fraction < 1:
             raise ValueError(f"warmup_fraction must be in [0, 1), got {self.warmup_fraction}")
         overlap = set(self.train_subjects) & (set(self.val_subjects) | set(self.test_subjects))

@@ -12,10 +12,11 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from model import RalisConfig, RalisModel, ViewConfig, compute_losses, contrastive_term
@@ -179,6 +180,17 @@ def train(
     model = RalisModel(model_config)
     optimizer_class = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
     optimizer = optimizer_class(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    # The weights that are validated and kept: the raw ones, or their moving average.
+    averaged = (
+        AveragedModel(
+            model,
+            multi_avg_fn=get_ema_multi_avg_fn(config.weight_ema),  # type: ignore[no-untyped-call]
+            use_buffers=True,
+        )
+        if config.weight_ema is not None
+        else None
+    )
+    kept_model = model if averaged is None else cast(RalisModel, averaged.module)
     per_epoch = steps_per_epoch(len(data.train), config.batch_size)
     epochs = planned_epochs(config, len(data.train))
     total_steps = epochs * per_epoch
@@ -210,6 +222,8 @@ def train(
         state = torch.load(resume_path, map_location="cpu", weights_only=False)
         if same_config(state["train_config"], config):
             model.load_state_dict(state["model_state"])
+            if averaged is not None:
+                averaged.load_state_dict(state["averaged_state"])
             optimizer.load_state_dict(state["optimizer_state"])
             scheduler.load_state_dict(state["scheduler_state"])
             rng.bit_generator.state = state["numpy_rng"]
@@ -286,6 +300,8 @@ def train(
                 loss.backward()  # type: ignore[no-untyped-call]
                 optimizer.step()
                 scheduler.step()
+                if averaged is not None:
+                    averaged.update_parameters(model)
                 epoch_steps += 1
                 sums["loss"] += float(loss.detach())
                 for name, value in terms._asdict().items():
@@ -293,7 +309,7 @@ def train(
                 if epoch_steps % 20 == 0:
                     bar.set_postfix(loss=f"{sums['loss'] / epoch_steps:.3f}")
             steps += epoch_steps
-            scores = validation_scores(model, data.val, config.val_combinations)
+            scores = validation_scores(kept_model, data.val, config.val_combinations)
             record: dict[str, Any] = {
                 "epoch": epoch,
                 **{k: v / max(epoch_steps, 1) for k, v in sums.items()},
@@ -315,7 +331,7 @@ def train(
             keep = improved if config.select_on != "last" else True
             if keep:
                 Checkpoint(
-                    model,
+                    kept_model,
                     data.normalizer,
                     data.train.views,
                     data.train.class_names,
@@ -356,6 +372,7 @@ def train(
                 {
                     "train_config": config.to_dict(),
                     "model_state": model.state_dict(),
+                    "averaged_state": None if averaged is None else averaged.state_dict(),
                     "optimizer_state": optimizer.state_dict(),
                     "scheduler_state": scheduler.state_dict(),
                     "numpy_rng": rng.bit_generator.state,

@@ -251,3 +251,65 @@ def test_a_run_saved_before_the_view_prior_existed_ran_without_it() -> None:
 def test_a_config_read_back_from_json_is_the_same_config() -> None:
     config = TrainConfig(data="x.npz", train_subjects=(1, 2), augment_transforms=("rotate",))
     assert same_config(json.loads(json.dumps(config.to_dict())), config)
+
+
+def test_weight_ema_keeps_the_moving_average_of_every_step(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The kept model is W_ema(1) = W(1), W_ema(t) = d W_ema(t-1) + (1 - d) W(t) over the
+    weights W(t) after each optimiser step (BatchNorm statistics averaged alike)."""
+    import training.trainer as trainer_module
+
+    decay = 0.9
+    snapshots: list[dict[str, torch.Tensor]] = []
+    real_update = trainer_module.AveragedModel.update_parameters
+
+    def recording_update(self: torch.nn.Module, model: torch.nn.Module) -> None:
+        snapshots.append({k: v.detach().clone() for k, v in model.state_dict().items()})
+        real_update(self, model)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(trainer_module.AveragedModel, "update_parameters", recording_update)
+    config = tiny_config(epochs=2, weight_ema=decay, select_on="last")
+    train(config, tmp_path, progress=False)
+    kept = Checkpoint.load(tmp_path / "checkpoint.pt").model.state_dict()
+    assert len(snapshots) == _records(tmp_path)[-1]["steps"] > 1
+    for name, value in kept.items():
+        if not value.is_floating_point():
+            continue
+        expected = snapshots[0][name].double()
+        for later in snapshots[1:]:
+            expected = decay * expected + (1 - decay) * later[name].double()
+        torch.testing.assert_close(value.double(), expected, rtol=1e-4, atol=1e-5)
+    # And it is not simply the last step's weights.
+    last = snapshots[-1]
+    assert any(not torch.allclose(kept[k], last[k]) for k in kept if kept[k].is_floating_point())
+
+
+def test_weight_ema_resumes_with_its_average(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tiny_config(epochs=2, weight_ema=0.9)
+    train(config, tmp_path / "straight", progress=False)
+    import training.trainer as trainer_module
+
+    real_scores = trainer_module.validation_scores
+    calls: list[int] = []
+
+    def crash_in_epoch_2(*args: object, **kwargs: object) -> object:
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_scores(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(trainer_module, "validation_scores", crash_in_epoch_2)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, tmp_path / "resumed", progress=False)
+    monkeypatch.setattr(trainer_module, "validation_scores", real_scores)
+    train(config, tmp_path / "resumed", progress=False)
+    straight, resumed = _records(tmp_path / "straight"), _records(tmp_path / "resumed")
+    assert [r["val_macro_f1"] for r in resumed] == [r["val_macro_f1"] for r in straight]
+
+
+def test_weight_ema_decay_must_lie_between_0_and_1() -> None:
+    with pytest.raises(ValueError, match="weight_ema"):
+        tiny_config(weight_ema=1.0)
