@@ -52,6 +52,14 @@ KERNEL9_SEPARATE_BATCHES_ACC_GYRO_VIEWS: dict[str, Any] = {
     "view_set": "acc_gyro",
 }
 
+# Kernel 9 and a separate batch, validating and keeping a moving average of the weights
+# (decay 0.999 per step: a memory of about 1,000 steps, 5 DSADS epochs): does it damp the
+# epoch-to-epoch swings of validation F1 and keep a better model?
+KERNEL9_SEPARATE_BATCHES_EMA: dict[str, Any] = {
+    **KERNEL9_SEPARATE_BATCHES,
+    "weight_ema": 0.999,
+}
+
 RECIPES: dict[str, dict[str, Any]] = {
     "default": {},
     "kernel5_shared_batch": KERNEL5_SHARED_BATCH,
@@ -60,6 +68,7 @@ RECIPES: dict[str, dict[str, Any]] = {
     "kernel9_separate_batches_hop2.4_segment_drop": KERNEL9_SEPARATE_BATCHES_HOP2_4_SEGMENT_DROP,
     "kernel9_separate_batches_imu_views": KERNEL9_SEPARATE_BATCHES_IMU_VIEWS,
     "kernel9_separate_batches_acc_gyro_views": KERNEL9_SEPARATE_BATCHES_ACC_GYRO_VIEWS,
+    "kernel9_separate_batches_ema": KERNEL9_SEPARATE_BATCHES_EMA,
 }
 
 
