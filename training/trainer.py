@@ -301,7 +301,7 @@ def train(
                 optimizer.step()
                 scheduler.step()
                 if averaged is not None:
-                    averaged.update_parameters(model)
+                    _update_average(averaged, model)
                 epoch_steps += 1
                 sums["loss"] += float(loss.detach())
                 for name, value in terms._asdict().items():
@@ -403,6 +403,16 @@ def train(
         steps=steps,
         stopped_early=len(history) < epochs,
     )
+
+
+def _update_average(averaged: AveragedModel, model: torch.nn.Module) -> None:
+    """One EMA step of weights and BatchNorm statistics; integer buffers (BatchNorm's batch
+    counter) are counts, not weights, and are copied instead of averaged."""
+    averaged.update_parameters(model)
+    with torch.no_grad():
+        for mine, theirs in zip(averaged.module.buffers(), model.buffers(), strict=True):
+            if not mine.is_floating_point():
+                mine.copy_(theirs)
 
 
 def _plot(history: list[dict[str, Any]], path: Path, select_on: str) -> None:

@@ -274,7 +274,8 @@ def test_weight_ema_keeps_the_moving_average_of_every_step(
     kept = Checkpoint.load(tmp_path / "checkpoint.pt").model.state_dict()
     assert len(snapshots) == _records(tmp_path)[-1]["steps"] > 1
     for name, value in kept.items():
-        if not value.is_floating_point():
+        if not value.is_floating_point():  # BatchNorm's batch counter: copied, not averaged
+            assert torch.equal(value, snapshots[-1][name]), name
             continue
         expected = snapshots[0][name].double()
         for later in snapshots[1:]:
@@ -306,10 +307,17 @@ def test_weight_ema_resumes_with_its_average(
         train(config, tmp_path / "resumed", progress=False)
     monkeypatch.setattr(trainer_module, "validation_scores", real_scores)
     train(config, tmp_path / "resumed", progress=False)
-    straight, resumed = _records(tmp_path / "straight"), _records(tmp_path / "resumed")
-    assert [r["val_macro_f1"] for r in resumed] == [r["val_macro_f1"] for r in straight]
+    straight, resumed = (
+        torch.load(tmp_path / run / RESUME_FILE, weights_only=False)["averaged_state"]
+        for run in ("straight", "resumed")
+    )
+    assert int(resumed["n_averaged"]) == _records(tmp_path / "straight")[-1]["steps"]
+    assert resumed.keys() == straight.keys()
+    for name in straight:
+        assert torch.equal(resumed[name], straight[name]), name
 
 
-def test_weight_ema_decay_must_lie_between_0_and_1() -> None:
+@pytest.mark.parametrize("decay", [0.0, -0.1, 1.0, 1.5])
+def test_weight_ema_decay_must_lie_between_0_and_1(decay: float) -> None:
     with pytest.raises(ValueError, match="weight_ema"):
-        tiny_config(weight_ema=1.0)
+        tiny_config(weight_ema=decay)
