@@ -167,10 +167,31 @@ def write_manifest(bundle_dir: Path, manifest: Manifest) -> Path:
 
 
 def write_text_atomically(path: Path, text: str) -> None:
-    """Write `path` so that a reader (or a crash) sees the old text or the new, never a part."""
+    """Write `path` so that a reader, a killed process or a power cut leaves the old text or
+    the new, never a part."""
     partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(text)
-    os.replace(partial, path)
+    try:
+        with partial.open("w") as file:
+            file.write(text)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+    sync_folder(path.parent)
+
+
+def sync_folder(folder: Path) -> None:
+    """Make the renames inside `folder` durable (POSIX; a no-op where folders cannot be
+    opened, as on Windows)."""
+    try:
+        handle = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(handle)
+    finally:
+        os.close(handle)
 
 
 def load_manifest(bundle_dir: Path, verify: bool = True) -> Manifest:

@@ -13,7 +13,9 @@ Writes `<encoder>.int8.onnx` next to each encoder and records the files, their h
 calibration and the agreement with the float encoders on held-out windows in the manifest.
 The float encoders stay: `ralis serve` picks by its `precision` setting. Quantising again is
 crash-safe: the new files are made and checked aside, and the bundle on disk is at every
-moment either the old one, a float-only one or the new one, each passing verification.
+moment either the old one, a float-only one or the new one, each passing verification. (A
+service starting while the files are swapped may read the old manifest and refuse a replaced
+file; restart it, or quantise a copy that nothing serves.)
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shutil
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -67,6 +70,7 @@ METHOD = (
 CALIBRATION_BATCH = 64
 CARD_NAME = "MODEL_CARD.md"
 INT8_HEADING = "## Int8 encoders"
+STAGING_PREFIX = ".int8-"  # a folder inside the bundle, so that os.replace stays one rename
 
 
 def int8_file_name(encoder_file: str) -> str:
@@ -192,7 +196,9 @@ def _embed(
     for view in manifest.views:
         file = manifest.encoder_file(view, "fp32" if int8_dir is None else "int8")
         folder = bundle if int8_dir is None else int8_dir
-        session = sessions.setdefault(file, _session(folder / file))
+        if file not in sessions:
+            sessions[file] = _session(folder / file)
+        session = sessions[file]
         columns.append(session.run([ENCODER_OUTPUT], {ENCODER_INPUT: windows[view.name]})[0])
     return np.stack(columns, axis=1)
 
@@ -253,7 +259,9 @@ def quantize_bundle(
     """
     manifest = load_manifest(bundle, verify=True)
     float_only = _without_int8(manifest)
-    with tempfile.TemporaryDirectory(dir=bundle, prefix=".int8-") as scratch:
+    for leftover in bundle.glob(f"{STAGING_PREFIX}*"):  # from a run that was killed
+        shutil.rmtree(leftover, ignore_errors=True)
+    with tempfile.TemporaryDirectory(dir=bundle, prefix=STAGING_PREFIX) as scratch:
         staged = Path(scratch)
         views: list[ViewSpec] = []
         hashes = dict(float_only.sha256)
@@ -288,12 +296,18 @@ def quantize_bundle(
         if manifest.has_int8:
             write_manifest(bundle, float_only)
         for target in written.values():
+            _sync_file(staged / target)  # the bytes must be on disk before a manifest names them
             os.replace(staged / target, bundle / target)
         write_manifest(bundle, updated)
     card = bundle / CARD_NAME
     if card.is_file():
         write_text_atomically(card, with_int8_section(card.read_text(), record))
     return updated
+
+
+def _sync_file(path: Path) -> None:
+    with path.open("rb") as file:
+        os.fsync(file.fileno())
 
 
 def _without_int8(manifest: Manifest) -> Manifest:

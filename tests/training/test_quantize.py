@@ -119,6 +119,15 @@ def test_a_crash_while_replacing_the_int8_files_leaves_a_servable_bundle(
     assert not [f for f in bundle.iterdir() if f.name.startswith(".")]
 
 
+def test_a_killed_runs_staging_folder_is_cleared_by_the_next(bundle: Path) -> None:
+    """SIGKILL skips the staging folder's clean-up; it must not ship inside the bundle."""
+    leftover = bundle / ".int8-killed"
+    leftover.mkdir()
+    (leftover / "encoder_torso.int8.onnx").write_bytes(b"half written")
+    quantize_bundle(bundle, _windows(load_manifest(bundle), ROWS, 0), "after a kill")
+    assert not [f for f in bundle.iterdir() if f.name.startswith(".")]
+
+
 def test_parity_of_identical_encoders_is_perfect(bundle: Path) -> None:
     """An 'int8' file that is a byte copy of the float one must agree everywhere."""
     manifest = load_manifest(bundle)
