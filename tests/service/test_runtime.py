@@ -60,7 +60,7 @@ def test_cuda_without_gpu_falls_back_to_cpu_with_a_warning(
 
 
 def test_auto_precision_follows_the_provider_actually_got(
-    default_bundle: Path, monkeypatch: pytest.MonkeyPatch
+    default_bundle: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """CUDA listed but failing to initialise leaves the sessions on CPU: "auto" must then
     serve the int8 encoders as on any CPU, not the float ones chosen for the request."""
@@ -71,7 +71,9 @@ def test_auto_precision_follows_the_provider_actually_got(
 
     monkeypatch.setattr(ort, "get_available_providers", lambda: [CUDA, CPU])
     monkeypatch.setattr(ort, "InferenceSession", cuda_fails)
-    runtime = ModelRuntime.load(default_bundle, "cuda", 1, max_batch_size=1)
+    with caplog.at_level(logging.WARNING, logger="service.runtime"):
+        runtime = ModelRuntime.load(default_bundle, "cuda", 1, max_batch_size=1)
+    assert "CUDA execution provider failed to initialise" in caplog.text
     assert runtime.provider == CPU
     assert runtime.precision == "int8"
     for view in runtime.manifest.views:
