@@ -18,7 +18,7 @@ def _config(*argv: str) -> TrainConfig:
 
 def test_defaults_are_the_converging_recipe() -> None:
     config = _config()
-    assert (config.epochs, config.min_steps, config.lr_schedule) == (20, 4000, "warmup_cosine")
+    assert (config.epochs, config.min_steps, config.lr_schedule) == (40, 8000, "warmup_cosine")
     assert (config.optimizer, config.select_on, config.class_balance) == (
         "adamw",
         "val_scenarios",
