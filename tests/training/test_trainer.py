@@ -135,9 +135,8 @@ def test_early_stopping_ends_a_flat_run(tmp_path: Path) -> None:
     assert result.epochs_run - result.best_epoch == 2
 
 
-def test_resume_continues_where_it_stopped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    config = tiny_config(epochs=2)
-    train(config, tmp_path / "straight", progress=False)
+def _interrupt_in_epoch_2(config: TrainConfig, out: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Train `config` into `out` and stop it (as Ctrl-C would) during epoch 2's validation."""
     import training.trainer as trainer_module
 
     real_scores = trainer_module.validation_scores
@@ -149,10 +148,16 @@ def test_resume_continues_where_it_stopped(tmp_path: Path, monkeypatch: pytest.M
             raise KeyboardInterrupt
         return real_scores(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(trainer_module, "validation_scores", crash_in_epoch_2)
-    with pytest.raises(KeyboardInterrupt):
-        train(config, tmp_path / "resumed", progress=False)
-    monkeypatch.setattr(trainer_module, "validation_scores", real_scores)
+    with monkeypatch.context() as patch:
+        patch.setattr(trainer_module, "validation_scores", crash_in_epoch_2)
+        with pytest.raises(KeyboardInterrupt):
+            train(config, out, progress=False)
+
+
+def test_resume_continues_where_it_stopped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tiny_config(epochs=2)
+    train(config, tmp_path / "straight", progress=False)
+    _interrupt_in_epoch_2(config, tmp_path / "resumed", monkeypatch)
     result = train(config, tmp_path / "resumed", progress=False)
     assert result.epochs_run == 2
     straight, resumed = _records(tmp_path / "straight"), _records(tmp_path / "resumed")
@@ -291,21 +296,7 @@ def test_weight_ema_resumes_with_its_average(
 ) -> None:
     config = tiny_config(epochs=2, weight_ema=0.9)
     train(config, tmp_path / "straight", progress=False)
-    import training.trainer as trainer_module
-
-    real_scores = trainer_module.validation_scores
-    calls: list[int] = []
-
-    def crash_in_epoch_2(*args: object, **kwargs: object) -> object:
-        calls.append(1)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return real_scores(*args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(trainer_module, "validation_scores", crash_in_epoch_2)
-    with pytest.raises(KeyboardInterrupt):
-        train(config, tmp_path / "resumed", progress=False)
-    monkeypatch.setattr(trainer_module, "validation_scores", real_scores)
+    _interrupt_in_epoch_2(config, tmp_path / "resumed", monkeypatch)
     train(config, tmp_path / "resumed", progress=False)
     straight, resumed = (
         torch.load(tmp_path / run / RESUME_FILE, weights_only=False)["averaged_state"]
