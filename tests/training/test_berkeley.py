@@ -61,6 +61,13 @@ def test_committed_recipes_keep_the_defaults_of_their_day_kernel_5_and_one_batch
     assert (both.model["kernel_size"], both.contrastive_batch_size) == (9, 16)
 
 
+def test_the_ema_recipe_is_the_shipped_recipe_plus_a_weight_average_only() -> None:
+    both = berkeley_config("trials.npz", seed=0, **RECIPES["kernel9_separate_batches"])
+    averaged = berkeley_config("trials.npz", seed=0, **RECIPES["kernel9_separate_batches_ema"])
+    assert (both.weight_ema, averaged.weight_ema) == (None, 0.999)
+    assert dataclasses.replace(averaged, weight_ema=None) == both
+
+
 def _summary(everything: tuple[float, float], singles: dict[str, tuple[float, float]]) -> dict:
     combination = {
         "1 view": [
