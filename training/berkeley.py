@@ -10,11 +10,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import statistics
 from pathlib import Path
 from typing import Any
 
 from training.config import TrainConfig
+from training.metrics import mean_std
 from training.recipes import (
     KERNEL5_SHARED_BATCH,
     KERNEL9_SEPARATE_BATCHES,
@@ -81,14 +81,6 @@ RECIPES: dict[str, dict[str, Any]] = {
 }
 
 
-def _mean_std(values: list[float]) -> str:
-    if not values:
-        return "-"
-    if len(values) == 1:
-        return f"{values[0]:.2f}"
-    return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}"
-
-
 # "Sit down then stand up" (A09) is "sit down" (A10) followed by "stand up" (A11): a 2 s
 # window of its first half is an A10 window in all but its label.
 SIT_STAND = ("sit down then stand up", "sit down", "stand up")
@@ -131,13 +123,13 @@ def summarise(runs_dir: Path) -> str:
     for scenario in summaries[0][1]["scenarios"]:
         window = [s["scenarios"][scenario] * 100 for _, s in summaries]
         trial = [s["scenarios_trial"][scenario] * 100 for _, s in summaries]
-        lines.append(f"| {scenario} | {_mean_std(window)} | {_mean_std(trial)} |")
+        lines.append(f"| {scenario} | {mean_std(window)} | {mean_std(trial)} |")
     lines += ["", "| single view | per window | per trial |", "|---|---|---|"]
     single = next(iter(summaries[0][1]["combinations"]))
     for index, result in enumerate(summaries[0][1]["combinations"][single]):
         window = [s["combinations"][single][index]["macro_f1"] * 100 for _, s in summaries]
         trial = [s["combinations"][single][index]["trial_macro_f1"] * 100 for _, s in summaries]
-        lines.append(f"| {result['views'][0]} | {_mean_std(window)} | {_mean_std(trial)} |")
+        lines.append(f"| {result['views'][0]} | {mean_std(window)} | {mean_std(trial)} |")
     lines += [
         "",
         "Fusion against the best single view, per seed (per window / per trial):",

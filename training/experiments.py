@@ -28,6 +28,7 @@ from model.config import TABLE5_ABLATIONS, variant_slug
 from training.config import DEFAULT_DSADS, TrainConfig
 from training.data.protocols import Protocol
 from training.data.splits import DSADS_DEFAULT_SPLIT
+from training.metrics import mean_std
 from training.recipes import RECIPES, with_recipe
 
 TABLES = ("table3", "table4", "table5", "table6", "augment", "splits", "encoder")
@@ -211,12 +212,6 @@ def _report_view_prior(out_dir: Path) -> None:
     apply_to_run(out_dir, max_combinations=100)
 
 
-def _mean_std(values: list[float]) -> str:
-    if len(values) == 1:
-        return f"{values[0]:.2f} (1 seed)"
-    return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}"
-
-
 def summarise(table: str, runs_dir: Path) -> str:
     """Markdown table of every finished run of `table` found under `runs_dir`."""
     lines: list[str] = []
@@ -238,7 +233,7 @@ def summarise(table: str, runs_dir: Path) -> str:
     lines.append(f"| variant | {header} | seeds | s/epoch | s/run |")
     lines.append("|---|" + "---|" * (len(scenario_names) + 3))
     for variant, per_scenario, epoch_seconds, run_seconds in rows:
-        cells = " | ".join(_mean_std(per_scenario[name]) for name in scenario_names)
+        cells = " | ".join(mean_std(per_scenario[name], " (1 seed)") for name in scenario_names)
         lines.append(
             f"| {variant} | {cells} | {len(run_seconds)} | {statistics.mean(epoch_seconds):.1f} "
             f"| {statistics.mean(run_seconds):.0f} |"

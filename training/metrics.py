@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import statistics
+
 import numpy as np
 import numpy.typing as npt
 
@@ -53,3 +55,13 @@ def bootstrap_macro_f1_gain(
             y_true[rows], y_old[rows], num_classes
         )
     return gains
+
+
+def mean_std(values: list[float], one_value_suffix: str = "") -> str:
+    """Scores over seeds as "mean ± std" (2 decimals); one score as itself plus the suffix,
+    since a single seed has no spread; "-" for none."""
+    if not values:
+        return "-"
+    if len(values) == 1:
+        return f"{values[0]:.2f}{one_value_suffix}"
+    return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}"

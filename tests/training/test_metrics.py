@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from training.metrics import accuracy, bootstrap_macro_f1_gain, confusion_matrix, macro_f1
+from training.metrics import (
+    accuracy,
+    bootstrap_macro_f1_gain,
+    confusion_matrix,
+    macro_f1,
+    mean_std,
+)
 
 
 def test_macro_f1_hand_computed() -> None:
@@ -44,3 +50,10 @@ def test_bootstrap_gain_centres_on_the_full_sample_gain() -> None:
     full = macro_f1(y, better, 3) - macro_f1(y, worse, 3)
     assert abs(gains.mean() - full) < 0.005
     assert np.percentile(gains, 5) > 0  # a 10-point gain on 2,000 windows is no luck
+
+
+def test_mean_std_reports_the_sample_standard_deviation_over_seeds() -> None:
+    # Seeds 1, 2, 3: mean 2, sample variance ((1 + 0 + 1) / (3 - 1)) = 1.
+    assert mean_std([1.0, 2.0, 3.0]) == "2.00 ± 1.00"
+    assert mean_std([80.5], " (1 seed)") == "80.50 (1 seed)"
+    assert mean_std([]) == "-"

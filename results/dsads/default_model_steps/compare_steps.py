@@ -9,9 +9,10 @@ is `results/dsads/default_model_steps/epochs<E>_seed<S>`.
 from __future__ import annotations
 
 import json
-import statistics
 from pathlib import Path
 from typing import Any
+
+from training.metrics import mean_std
 
 HERE = Path(__file__).resolve().parent
 RUNS = {
@@ -39,12 +40,6 @@ def _row(epochs: int, seed: int, summary: dict[str, Any], run: Path) -> str:
     )
 
 
-def _mean_std(values: list[float]) -> str:
-    if len(values) < 2:
-        return f"{values[0]:.2f}" if values else "-"
-    return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}"
-
-
 def main() -> None:
     finished = {key: run for key, run in RUNS.items() if (run / "evaluation.json").exists()}
     summaries = {
@@ -60,7 +55,7 @@ def main() -> None:
     print("|---|---|---|---|---|")
     for epochs in (6, 12):
         keys = sorted(k for k in summaries if k[0] == epochs)
-        cells = [_mean_std([100 * summaries[k]["scenarios"][s] for k in keys]) for s in SCENARIOS]
+        cells = [mean_std([100 * summaries[k]["scenarios"][s] for k in keys]) for s in SCENARIOS]
         print(f"| {epochs} | {', '.join(str(k[1]) for k in keys)} | {' | '.join(cells)} |")
     paired = [k[1] for k in summaries if k[0] == 6 and (12, k[1]) in summaries]
     if paired:
@@ -71,7 +66,7 @@ def main() -> None:
                 100 * (summaries[12, seed]["scenarios"][s] - summaries[6, seed]["scenarios"][s])
                 for seed in paired
             ]
-            print(f"{s} {_mean_std(diffs)} ({sum(d > 0 for d in diffs)}/{len(diffs)} up);", end=" ")
+            print(f"{s} {mean_std(diffs)} ({sum(d > 0 for d in diffs)}/{len(diffs)} up);", end=" ")
         print()
 
 
