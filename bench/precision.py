@@ -28,7 +28,7 @@ from matplotlib.figure import Figure
 
 from bench.machine import environment, load_average
 from bench.model_thread import WholeModel
-from bench.report import format_load, markdown_table, save_results
+from bench.report import format_load, markdown_table, save_results, style_model_cost_axis
 from bench.timing import time_call
 from ralis.bundle import load_manifest
 from service.runtime import ModelRuntime
@@ -89,11 +89,7 @@ def plot(costs: dict[str, dict[int, list[float]]]) -> Figure:
         medians = [statistics.median(costs[precision][b]) for b in batches]
         axis.plot(batches, medians, marker="o", label=f"{precision} encoders")
     axis.set_xscale("log", base=2)
-    axis.set_xlabel("batch size (windows)")
-    axis.set_ylabel("CPU ms per prediction (whole model)")
-    axis.set_ylim(bottom=0)
-    axis.grid(alpha=0.3)
-    axis.legend()
+    style_model_cost_axis(axis, "batch size (windows)")
     return figure
 
 

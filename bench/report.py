@@ -11,6 +11,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only: no display on the benchmark machine
 
+from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -45,3 +46,12 @@ def save_results(
     (out_dir / f"{name}.md").write_text(markdown + "\n")
     figure.savefig(png_path, dpi=120, bbox_inches="tight")
     return json_path, png_path
+
+
+def style_model_cost_axis(axis: Axes, xlabel: str) -> None:
+    """The y axis, grid and legend of a whole-model CPU-per-prediction plot."""
+    axis.set_xlabel(xlabel)
+    axis.set_ylabel("CPU ms per prediction (whole model)")
+    axis.set_ylim(bottom=0)
+    axis.grid(alpha=0.3)
+    axis.legend()

@@ -235,6 +235,7 @@ def server_env(args: argparse.Namespace) -> dict[str, str]:
     env["RALIS_MODEL_THREADS"] = str(model_threads_of(args))
     if args.gil_switch_interval_ms is not None:
         env["RALIS_GIL_SWITCH_INTERVAL_MS"] = str(args.gil_switch_interval_ms)
+    env["RALIS_MAX_BATCH_WAIT_MS"] = str(batch_wait_ms_of(args))
     env["RALIS_PRECISION"] = args.precision
     return env
 
@@ -243,6 +244,12 @@ def model_threads_of(args: argparse.Namespace) -> int:
     if args.model_threads is not None:
         return int(args.model_threads)
     return int(Settings.model_fields["model_threads"].default)
+
+
+def batch_wait_ms_of(args: argparse.Namespace) -> float:
+    if args.max_batch_wait_ms is not None:
+        return float(args.max_batch_wait_ms)
+    return float(Settings.model_fields["max_batch_wait_ms"].default)
 
 
 def parallel_batches(workers: int, model_threads: int, intra_op_threads: int) -> int:
@@ -575,6 +582,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )  # fmt: skip
     parser.add_argument("--precision", choices=["auto", "fp32", "int8"], default="auto",
                         help="RALIS_PRECISION (the raw model cost uses the same)")  # fmt: skip
+    parser.add_argument("--max-batch-wait-ms", type=float, default=None,
+                        help="RALIS_MAX_BATCH_WAIT_MS (default: the service's)")  # fmt: skip
     parser.add_argument("--out-dir", type=Path, default=RESULTS_DIR)
     args = parser.parse_args(argv)
     quick = args.quick
@@ -683,7 +692,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{info['window_seconds']:g} s, {info['precision']} encoders); server: `ralis serve`, "
         f"uvicorn, {args.workers} worker{'s' if args.workers > 1 else ''} (server CPU and RSS "
         f"summed over its processes), model threads {model_threads}, intra-op threads "
-        f"{threads}, GIL switch interval {switch_ms:g} ms, "
+        f"{threads}, GIL switch interval {switch_ms:g} ms, batch wait up to "
+        f"{batch_wait_ms_of(args):g} ms, "
         f"RALIS_MAX_STREAMS={args.max_streams} per worker, other settings default; client: "
         f"this process, one event loop. Streams start at random phases within "
         f"{'one hop' if args.phase_spread is None else f'{args.phase_spread:g} s'}; "
@@ -774,6 +784,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "model_threads": model_threads,
             "intra_op_threads": threads,
             "gil_switch_interval_ms": switch_ms,
+            "max_batch_wait_ms": batch_wait_ms_of(args),
             "max_streams": args.max_streams,
             "warmup_s": args.warmup,
             "duration_s": args.duration,

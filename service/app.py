@@ -61,7 +61,8 @@ def create_app(settings: Settings | None = None, metrics_dir: Path | None = None
     )
     _add_exception_handlers(app, metrics)
     app.add_middleware(BodyLimitMiddleware, limits=lambda: state.body_limits, metrics=metrics)
-    app.add_middleware(RequestMetricsMiddleware, metrics=metrics)  # outermost: sees every status
+    # Outermost: sees every status, and counts requests in flight for the batcher.
+    app.add_middleware(RequestMetricsMiddleware, metrics=metrics, in_flight=state.requests)
     return app
 
 
@@ -78,7 +79,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.precision,
     )
     manifest = runtime.manifest
-    predictor = Predictor(runtime, settings, state.metrics)
+    predictor = Predictor(runtime, settings, state.metrics, sources=state.prediction_sources)
     predictor.start()
     state.runtime, state.predictor = runtime, predictor
     state.body_limits = body_limits(list(manifest.views), settings)

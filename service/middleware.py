@@ -31,12 +31,23 @@ FIXED_ROUTES = frozenset(
 )
 
 
-class RequestMetricsMiddleware:
-    """Counts HTTP requests by route template, method and status, and times them."""
+class RequestsInFlight:
+    """HTTP requests being handled right now (kept by `RequestMetricsMiddleware`)."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+    def __init__(self) -> None:
+        self.count = 0
+
+
+class RequestMetricsMiddleware:
+    """Counts HTTP requests by route template, method and status, and times them; keeps
+    `in_flight.count` at the number of requests being handled (the batcher reads it)."""
+
+    def __init__(
+        self, app: ASGIApp, metrics: Metrics, in_flight: RequestsInFlight | None = None
+    ) -> None:
         self.app = app
         self.metrics = metrics
+        self.in_flight = in_flight or RequestsInFlight()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -51,9 +62,11 @@ class RequestMetricsMiddleware:
                 status = int(message["status"])
             await send(message)
 
+        self.in_flight.count += 1
         try:
             await self.app(scope, receive, send_and_record)
         finally:
+            self.in_flight.count -= 1
             route = route_label(scope)
             self.metrics.requests.labels(
                 route=route, method=scope["method"], status=str(status)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
@@ -56,7 +56,15 @@ class Predictor:
     """Runs predictions through one micro-batcher: each batch runs the present views' encoders,
     then the head, in one of `model_threads` threads."""
 
-    def __init__(self, runtime: ModelRuntime, settings: Settings, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        runtime: ModelRuntime,
+        settings: Settings,
+        metrics: Metrics,
+        sources: Callable[[], int] | None = None,
+    ) -> None:
+        """`sources`: how many clients could submit now (the batcher stops waiting for more
+        once its batch holds that many); None: always wait up to `max_batch_wait_ms`."""
         self.runtime = runtime
         self.manifest = runtime.manifest
         self.views = runtime.views
@@ -86,6 +94,7 @@ class Predictor:
             executor=self._executor,
             on_batch=metrics.head_batch_size.observe,
             concurrency=settings.model_threads,
+            sources=sources,
         )
 
     def start(self) -> None:

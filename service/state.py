@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from service.framewait import FrameWait
 from service.limits import BodyLimits
 from service.metrics import Metrics
+from service.middleware import RequestsInFlight
 from service.predictor import Predictor
 from service.runtime import ModelRuntime
 from service.settings import Settings
@@ -89,7 +90,12 @@ class ServiceState:
     settings: Settings
     metrics: Metrics
     streams: StreamRegistry
+    requests: RequestsInFlight = field(default_factory=RequestsInFlight)
     runtime: ModelRuntime | None = None
     predictor: Predictor | None = None
     body_limits: BodyLimits | None = None  # sized to the model once it is loaded
     ready: bool = field(default=False)
+
+    def prediction_sources(self) -> int:
+        """Clients that could ask for a prediction now: open streams and HTTP requests."""
+        return self.streams.active + self.requests.count

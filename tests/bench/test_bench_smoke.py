@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from bench import encoders, loss_scaling, precision
+from bench import encoders, idle_gap, loss_scaling, precision
 from ralis.bundle import load_manifest
 from tests.service.bundle_factory import build_bundle
 from training.quantize import quantize_bundle
@@ -125,3 +125,29 @@ def test_precision_quick(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     for row in rows:
         (fp32,), (int8,) = saved["fp32"][row[0]], saved["int8"][row[0]]
         assert float(row[3].split("x")[0]) == pytest.approx(fp32 / int8, abs=0.006)
+
+
+def test_idle_gap_quick(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """One row per pause (sleeping, then spinning at the largest), one column per batch; each
+    printed ratio is the printed cost over the back-to-back cost of the same batch."""
+    bundle = build_bundle(tmp_path / "bundle")
+    argv = ["--bundle", str(bundle), "--precision", "fp32", "--repeats", "1", "--calls", "3"]
+    argv += ["--batches", "1", "2", "--gaps-ms", "0", "1", "--out-dir", str(tmp_path / "out")]
+    assert idle_gap.main(argv) == 0
+    rows = _table_rows(capsys.readouterr().out, "| pause before each call |")
+    assert [row[0] for row in rows] == ["back to back", "sleep 1 ms", "spin 1 ms"]
+    saved = json.loads((tmp_path / "out" / "idle_gap.json").read_text())["ms_per_prediction"]
+    assert set(saved) == {"1", "2"}
+    for column, batch in ((1, "1"), (2, "2")):
+        (base,) = saved[batch]["back to back"]
+        for row in rows:
+            (cost,) = saved[batch][row[0]]
+            assert cost > 0
+            assert float(row[column].split(", ")[1].rstrip("x")) == pytest.approx(
+                cost / base, abs=0.006
+            )
+
+
+def test_idle_gap_refuses_gaps_without_the_back_to_back_reference() -> None:
+    with pytest.raises(SystemExit):
+        idle_gap.main(["--gaps-ms", "1", "5"])

@@ -300,3 +300,71 @@ def test_a_requester_that_leaves_mid_run_does_not_disturb_the_others() -> None:
         return result
 
     assert asyncio.run(scenario()) == 10
+
+
+def _with_sources(
+    run: Recorder, sources: Callable[[], int], wait_s: float
+) -> MicroBatcher[int, int]:
+    return MicroBatcher(
+        "test",
+        run,
+        max_batch_size=8,
+        max_wait_s=wait_s,
+        max_queue_size=1000,
+        executor=ThreadPoolExecutor(1),
+        sources=sources,
+    )
+
+
+async def _submit_after(batcher: MicroBatcher[int, int], value: int, delay_s: float) -> int:
+    await asyncio.sleep(delay_s)
+    return await batcher.submit(value)
+
+
+def test_a_lone_source_does_not_wait_for_company() -> None:
+    """One active client: nobody else can join its batch, so the 60 s wait is skipped."""
+
+    async def scenario() -> tuple[int, list[int]]:
+        run = Recorder()
+        batcher = _with_sources(run, lambda: 1, wait_s=60.0)
+        batcher.start()
+        result = await asyncio.wait_for(batcher.submit(21), timeout=10)
+        await batcher.stop()
+        return result, run.sizes
+
+    assert asyncio.run(scenario()) == (42, [1])
+
+
+def test_the_wait_ends_once_every_source_is_in_the_batch() -> None:
+    """Three clients, the second and third submitting later: one batch of three, sent when
+    the third arrives, long before the 60 s wait would end."""
+
+    async def scenario() -> tuple[list[int], list[int]]:
+        run = Recorder()
+        batcher = _with_sources(run, lambda: 3, wait_s=60.0)
+        batcher.start()
+
+        results = await asyncio.wait_for(
+            asyncio.gather(*(_submit_after(batcher, v, 0.05 * (v - 1)) for v in (1, 2, 3))),
+            timeout=10,
+        )
+        await batcher.stop()
+        return list(results), run.sizes
+
+    assert asyncio.run(scenario()) == ([2, 4, 6], [3])
+
+
+def test_with_other_sources_active_the_batch_waits_for_them() -> None:
+    """Five clients, two submitting 0.1 s apart: the second joins the first's batch (the
+    wait is 0.5 s), which then runs at the deadline with the two it has."""
+
+    async def scenario() -> list[int]:
+        run = Recorder()
+        batcher = _with_sources(run, lambda: 5, wait_s=0.5)
+        batcher.start()
+
+        await asyncio.gather(_submit_after(batcher, 1, 0.0), _submit_after(batcher, 2, 0.1))
+        await batcher.stop()
+        return run.sizes
+
+    assert asyncio.run(scenario()) == [2]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -320,3 +321,17 @@ def test_responses_match_their_schema_models(api: TestClient) -> None:
     batch = api.post("/v1/predict/batch", json={"windows": [{"sensors": as_json(windows(VIEWS))}]})
     BatchPredictResponse.model_validate_json(batch.content)
     assert single.headers["content-type"] == "application/json"
+
+
+def test_a_lone_request_does_not_wait_for_a_batch_to_fill(bundle_dir: Path) -> None:
+    """With the longest batch wait (1 s), a single client's requests are answered at once: the
+    app tells the batcher that no one else could join (no streams, no other request)."""
+    settings = Settings(bundle_dir=bundle_dir, execution_provider="cpu", max_batch_wait_ms=1000)
+    with TestClient(create_app(settings)) as client:
+        started = time.monotonic()
+        for seed in range(10):
+            response = client.post(
+                "/v1/predict", json={"sensors": as_json(windows(VIEWS, seed=seed))}
+            )
+            assert response.status_code == 200
+        assert time.monotonic() - started < 5  # ten 1 s waits would take 10 s

@@ -5,10 +5,18 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from starlette.types import Message, Receive, Scope, Send
 
 from service.limits import BodyLimits
 from service.metrics import Metrics
-from service.middleware import FALLBACK_BODY_BYTES, BodyLimitMiddleware, _is_json, route_label
+from service.middleware import (
+    FALLBACK_BODY_BYTES,
+    BodyLimitMiddleware,
+    RequestMetricsMiddleware,
+    RequestsInFlight,
+    _is_json,
+    route_label,
+)
 
 
 class _Route:
@@ -100,3 +108,37 @@ async def _fallback() -> None:
     headers = {b"content-type": b"application/json", b"content-length": str(size).encode()}
     status, _ = await _call(middleware, "/v1/predict", b"x" * size, headers)
     assert status == 413
+
+
+def test_requests_in_flight_are_counted_while_handled_even_when_the_app_fails() -> None:
+    """The batcher's count of HTTP requests being handled: up during a request, back down
+    after it, also after one that raised; WebSocket connections are not requests."""
+    in_flight = RequestsInFlight()
+    seen: list[int] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        seen.append(in_flight.count)
+        await asyncio.sleep(0)  # the two concurrent requests overlap here
+        if scope["path"] == "/fails":
+            raise RuntimeError("boom")
+
+    middleware = RequestMetricsMiddleware(app, Metrics(), in_flight)
+
+    async def noop_receive() -> Message:
+        return {"type": "http.request", "body": b""}
+
+    async def noop_send(_: Message) -> None:
+        return None
+
+    async def scenario() -> None:
+        http = {"type": "http", "method": "POST", "path": "/v1/predict"}
+        await asyncio.gather(
+            middleware(http, noop_receive, noop_send), middleware(http, noop_receive, noop_send)
+        )
+        with pytest.raises(RuntimeError):
+            await middleware({**http, "path": "/fails"}, noop_receive, noop_send)
+        await middleware({"type": "websocket", "path": "/v1/stream"}, noop_receive, noop_send)
+
+    asyncio.run(scenario())
+    assert seen == [1, 2, 1, 0]
+    assert in_flight.count == 0
