@@ -75,7 +75,6 @@ REPORTED = [*PINS, "fastapi", "uvicorn", "pyzmq"]  # versions printed with the t
 APPS = REPO / "bench" / "peers_apps"
 SERVERS = ("RALIS", "LitServe", "BentoML")
 MAX_BATCH = 64
-BATCH_WAIT_S = 0.002  # RALIS's default max_batch_wait_ms
 READY_TIMEOUT_S = 120.0
 TIME_EPS_S = 1e-6
 
@@ -217,10 +216,17 @@ class TreeServer:
 
 
 def make_server(
-    name: str, bundle: Path, venv: Path, stats_file: Path, threads: int, precision: str
+    name: str,
+    bundle: Path,
+    venv: Path,
+    stats_file: Path,
+    threads: int,
+    precision: str,
+    batch_wait_ms: float,
 ) -> TreeServer:
     """RALIS (`ralis serve`, production settings) or a peer serving the same bundle, with the
-    same encoder files (`precision`, chosen as RALIS_PRECISION chooses)."""
+    same encoder files (`precision`, chosen as RALIS_PRECISION chooses) and the same wait for
+    a batch to fill (RALIS and LitServe; BentoML adapts its own)."""
     port = free_port()
     peer_env = {
         "PEER_BUNDLE": str(bundle.resolve()),
@@ -242,13 +248,14 @@ def make_server(
             "RALIS_MAX_STREAMS": "600",
             "RALIS_MAX_STREAMS_PER_CLIENT": "0",
             "RALIS_PRECISION": precision,
+            "RALIS_MAX_BATCH_WAIT_MS": str(batch_wait_ms),
         }
         return TreeServer(name, command, port, "/readyz", "/v1/predict", env)
     python = str(venv / "bin" / "python")
     if name == "LitServe":
         command = [
             python, str(APPS / "litserve_app.py"), "--port", str(port),
-            "--max-batch-size", str(MAX_BATCH), "--batch-timeout", str(BATCH_WAIT_S),
+            "--max-batch-size", str(MAX_BATCH), "--batch-timeout", str(batch_wait_ms / 1e3),
         ]  # fmt: skip
         return TreeServer(name, command, port, "/health", "/predict", peer_env)
     if name == "BentoML":
@@ -649,7 +656,9 @@ def run_round(
     views = [v.name for v in book.views]
     bodies = [request_body(name, w) for w in windows]
     spans = []
-    with make_server(name, bundle, args.venv, stats_file, args.threads, args.precision) as server:
+    with make_server(
+        name, bundle, args.venv, stats_file, args.threads, args.precision, args.batch_wait_ms
+    ) as server:
         for workload in workloads:
             probe = Probe(server, stats_file, views)
             if workload.kind == "windows":
@@ -831,6 +840,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--http-duration", type=float, default=None)
     parser.add_argument("--warmup", type=float, default=None, help="device warm-up (s, >= 4)")
     parser.add_argument("--duration", type=float, default=None, help="device measured span (s)")
+    parser.add_argument(
+        "--batch-wait-ms",
+        type=float,
+        default=Settings.model_fields["max_batch_wait_ms"].default,
+        help="RALIS's max_batch_wait_ms and LitServe's batch_timeout (default: RALIS's default)",
+    )
     parser.add_argument("--out-dir", type=Path, default=RESULTS_DIR)
     parser.add_argument("--replot", type=Path, default=None, metavar="JSON",
                         help="redraw a saved run's figure from its peers.json")  # fmt: skip
@@ -914,7 +929,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if commit_after != commit:
         commit = f"{commit} at the start, {commit_after} at the end"
 
-    wait_ms = Settings.model_fields["max_batch_wait_ms"].default
+    wait_ms = args.batch_wait_ms
     title = "### RALIS against general-purpose model servers" + (" (quick)" if args.quick else "")
     header = (
         f"Commit {commit}; bundle {manifest.model_name} {manifest.model_version}; "
@@ -923,7 +938,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         + ", ".join(f"{k} {v}" for k, v in versions.items())
         + f". Every server: one worker process, {args.threads} intra-op thread(s) per session, "
         f"batches of up to {MAX_BATCH} (RALIS {wait_ms:g} ms wait; LitServe batch_timeout "
-        f"{1e3 * BATCH_WAIT_S:g} ms, fast_queue; BentoML adaptive "
+        f"{wait_ms:g} ms, fast_queue; BentoML adaptive "
         f"batching). {args.repeats} repeat(s) of interleaved rounds "
         f"({', '.join(args.servers)}), a fresh server per round; HTTP: {args.http_warmup:g} s "
         f"warm-up + {args.http_duration:g} s measured; devices: {args.warmup:g} s + "
