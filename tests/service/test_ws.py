@@ -252,3 +252,16 @@ def test_idle_streams_time_out(bundle_dir: Path) -> None:
             with pytest.raises(WebSocketDisconnect) as closed:
                 ws.receive_json()
             assert closed.value.code == 1000
+
+
+def test_a_lone_stream_does_not_wait_for_a_batch_to_fill(bundle_dir: Path) -> None:
+    """With the longest batch wait (1 s), one stream's predictions are not held back: the app
+    counts it as the only client that could submit, so its batches go at once."""
+    settings = Settings(bundle_dir=bundle_dir, execution_provider="cpu", max_batch_wait_ms=1000)
+    with TestClient(create_app(settings)) as client, client.websocket_connect("/v1/stream") as ws:
+        ws.receive_json()
+        started = time.monotonic()
+        predictions = stream_recording(ws, recording(12.0, seed=5))
+        elapsed = time.monotonic() - started
+    assert [p["t_end"] for p in predictions] == [4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0, 12.0]
+    assert elapsed < 4.5  # nine 1 s waits would take 9 s
