@@ -335,3 +335,16 @@ def test_a_lone_request_does_not_wait_for_a_batch_to_fill(bundle_dir: Path) -> N
             )
             assert response.status_code == 200
         assert time.monotonic() - started < 5  # ten 1 s waits would take 10 s
+        # A batch request's windows still share one model batch: they are all queued before
+        # the batcher looks, and it takes what is queued before asking who else could come.
+        many = [{"sensors": as_json(windows(VIEWS, seed=s))} for s in range(6)]
+        assert client.post("/v1/predict/batch", json={"windows": many}).status_code == 200
+        metrics = client.get("/metrics").text
+    batches = _metric(metrics, "ralis_head_batch_size_count")
+    rows = _metric(metrics, "ralis_head_batch_size_sum")
+    assert (batches, rows) == (11, 16)  # ten of 1, one of 6
+
+
+def _metric(text: str, name: str) -> float:
+    (line,) = [line for line in text.splitlines() if line.startswith(name + " ")]
+    return float(line.split()[1])
