@@ -29,12 +29,17 @@ from matplotlib.figure import Figure
 
 from bench.machine import environment, load_average
 from bench.model_thread import WholeModel
-from bench.report import format_load, markdown_table, save_results, style_model_cost_axis
+from bench.report import (
+    RESULTS_DIR,
+    format_load,
+    markdown_table,
+    save_results,
+    style_model_cost_axis,
+)
 from service.runtime import ModelRuntime
 from service.settings import DEFAULT_BUNDLE_DIR, PrecisionChoice
 
 GAPS_MS = (0.0, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0)
-RESULTS_DIR = Path("bench/results")
 
 
 def spin(seconds: float) -> None:
@@ -121,7 +126,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out-dir", type=Path, default=RESULTS_DIR)
     args = parser.parse_args(argv)
-    if sorted(args.gaps_ms) != args.gaps_ms or args.gaps_ms[0] != 0:
+    gaps = args.gaps_ms
+    if gaps[0] != 0 or any(b <= a for a, b in zip(gaps, gaps[1:], strict=False)):
         parser.error("--gaps-ms must start at 0 (back to back, the reference) and increase")
     precision: PrecisionChoice = args.precision
     runtime = ModelRuntime.load(args.bundle, "cpu", 1, precision=precision)

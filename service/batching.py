@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from concurrent.futures import Executor
 from typing import Generic, TypeVar
 
@@ -23,11 +23,12 @@ class MicroBatcher(Generic[In, Out]):
     """Collects up to `max_batch_size` items, or what arrives within `max_wait_s` of the
     first one, and runs them as one call of `run_batch` in `executor`.
 
-    `sources`, if given, says how many submitters are active (open streams, requests being
-    handled): the wait ends as soon as the batch holds as many items, since no one else can
-    join it. A lone client then never waits, while many clients still fill batches; a batch
-    that waits is worth it because a model woken for one small batch at a time costs two to
-    three times as much per prediction (`bench/idle_gap.py`).
+    `sources`, if given, says how many clients could submit now (open streams, prediction
+    requests being handled): the wait ends as soon as that many distinct clients have items
+    in the batch (`submit`'s `source`; items without one count as a client each), since no
+    one else could join it. A lone client then never waits, while many clients still fill
+    batches; waiting is worth it because a model woken for one small batch at a time costs
+    two to three times as much per prediction (`bench/idle_gap.py`).
 
     Up to `concurrency` batches run at a time (the executor needs as many threads); items
     arriving while every slot is busy form the next batch, so batches grow with load instead
@@ -57,7 +58,7 @@ class MicroBatcher(Generic[In, Out]):
         self._executor = executor
         self._on_batch = on_batch
         self._sources = sources
-        self._queue: asyncio.Queue[tuple[In, asyncio.Future[Out]]] = asyncio.Queue(
+        self._queue: asyncio.Queue[tuple[In, asyncio.Future[Out], Hashable]] = asyncio.Queue(
             maxsize=max_queue_size
         )
         self._task: asyncio.Task[None] | None = None
@@ -93,13 +94,14 @@ class MicroBatcher(Generic[In, Out]):
                 future.set_exception(NotReadyError("the service is shutting down"))
         await asyncio.gather(*runs, return_exceptions=True)
 
-    async def submit(self, item: In) -> Out:
-        """Queue one item and wait for its result."""
+    async def submit(self, item: In, source: Hashable | None = None) -> Out:
+        """Queue one item and wait for its result; `source` names the client it comes from
+        (items of one request or one stream share it)."""
         if self._task is None:
             raise NotReadyError()
         future: asyncio.Future[Out] = asyncio.get_running_loop().create_future()
         try:
-            self._queue.put_nowait((item, future))
+            self._queue.put_nowait((item, future, future if source is None else source))
         except asyncio.QueueFull:
             raise OverloadedError(
                 f"too many pending predictions for '{self.name}'; retry shortly"
@@ -108,24 +110,28 @@ class MicroBatcher(Generic[In, Out]):
 
     async def _collect(self) -> list[tuple[In, asyncio.Future[Out]]]:
         # Kept on self while it waits for more items, so that stop() fails them too.
-        self._collecting = batch = [await self._queue.get()]
+        item, future, source = await self._queue.get()
+        self._collecting = batch = [(item, future)]
+        joined = {source}  # the clients with an item in this batch
         deadline = asyncio.get_running_loop().time() + self._max_wait_s
         while len(batch) < self._max_batch_size:
             if not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-                continue
-            if self._max_wait_s <= 0 or not self._others_may_join(len(batch)):
+                item, future, source = self._queue.get_nowait()
+            elif self._max_wait_s <= 0 or not self._others_may_join(len(joined)):
                 break
-            try:  # a timer, not a task per item as wait_for would make
-                async with asyncio.timeout_at(deadline):
-                    batch.append(await self._queue.get())
-            except TimeoutError:
-                break
+            else:
+                try:  # a timer, not a task per item as wait_for would make
+                    async with asyncio.timeout_at(deadline):
+                        item, future, source = await self._queue.get()
+                except TimeoutError:
+                    break
+            batch.append((item, future))
+            joined.add(source)
         self._collecting = []
         return batch
 
-    def _others_may_join(self, collected: int) -> bool:
-        return self._sources is None or self._sources() > collected
+    def _others_may_join(self, joined: int) -> bool:
+        return self._sources is None or self._sources() > joined
 
     async def _loop(self) -> None:
         slots = asyncio.Semaphore(self._concurrency)

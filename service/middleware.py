@@ -31,8 +31,12 @@ FIXED_ROUTES = frozenset(
 )
 
 
+PREDICTION_PATHS = "/v1/predict"  # /v1/predict and /v1/predict/batch
+
+
 class RequestsInFlight:
-    """HTTP requests being handled right now (kept by `RequestMetricsMiddleware`)."""
+    """Prediction requests (`/v1/predict...`) being handled right now (kept by
+    `RequestMetricsMiddleware`; the batcher reads it)."""
 
     def __init__(self) -> None:
         self.count = 0
@@ -40,14 +44,14 @@ class RequestsInFlight:
 
 class RequestMetricsMiddleware:
     """Counts HTTP requests by route template, method and status, and times them; keeps
-    `in_flight.count` at the number of requests being handled (the batcher reads it)."""
+    `in_flight.count` at the number of prediction requests being handled."""
 
     def __init__(
         self, app: ASGIApp, metrics: Metrics, in_flight: RequestsInFlight | None = None
     ) -> None:
         self.app = app
         self.metrics = metrics
-        self.in_flight = in_flight or RequestsInFlight()
+        self.in_flight = in_flight if in_flight is not None else RequestsInFlight()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -62,11 +66,13 @@ class RequestMetricsMiddleware:
                 status = int(message["status"])
             await send(message)
 
-        self.in_flight.count += 1
+        # Health checks and scrapes never ask for a prediction: only these count as clients.
+        counted = scope["path"].startswith(PREDICTION_PATHS)
+        self.in_flight.count += counted
         try:
             await self.app(scope, receive, send_and_record)
         finally:
-            self.in_flight.count -= 1
+            self.in_flight.count -= counted
             route = route_label(scope)
             self.metrics.requests.labels(
                 route=route, method=scope["method"], status=str(status)

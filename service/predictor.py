@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
@@ -64,7 +64,8 @@ class Predictor:
         sources: Callable[[], int] | None = None,
     ) -> None:
         """`sources`: how many clients could submit now (the batcher stops waiting for more
-        once its batch holds that many); None: always wait up to `max_batch_wait_ms`."""
+        once that many have windows in its batch); None: always wait up to
+        `max_batch_wait_ms`."""
         self.runtime = runtime
         self.manifest = runtime.manifest
         self.views = runtime.views
@@ -159,10 +160,11 @@ class Predictor:
         started = time.perf_counter()
         return await self.infer(self.decode(sensors, rates_hz), started, source)
 
-    async def predict_stream(self, windows: Windows) -> Prediction:
+    async def predict_stream(self, windows: Windows, stream: Hashable | None = None) -> Prediction:
         """Predict from a stream's due window: (T, C) samples by view, already at the model's
-        rate and length and checked when they arrived."""
-        return await self.infer(windows, time.perf_counter(), "stream")
+        rate and length and checked when they arrived. `stream` identifies the stream (one
+        client for the batcher however many windows it sends)."""
+        return await self.infer(windows, time.perf_counter(), "stream", stream)
 
     async def predict_many(
         self, requests: Sequence[tuple[Mapping[str, object], Mapping[str, float] | None]]
@@ -175,12 +177,22 @@ class Predictor:
                 decoded.append(self.decode(sensors, rates_hz))
             except InputError as exc:
                 raise InputError(exc.kind, f"windows[{index}]: {exc.detail}") from None
-        return list(await asyncio.gather(*(self.infer(w, started) for w in decoded)))
+        request = object()  # one client for the batcher, however many windows
+        return list(
+            await asyncio.gather(*(self.infer(w, started, client=request) for w in decoded))
+        )
 
-    async def infer(self, windows: Windows, started: float, source: Source = "http") -> Prediction:
-        """Encode and fuse decoded windows; `started` is when decoding began (perf_counter)."""
+    async def infer(
+        self,
+        windows: Windows,
+        started: float,
+        source: Source = "http",
+        client: Hashable | None = None,
+    ) -> Prediction:
+        """Encode and fuse decoded windows; `started` is when decoding began (perf_counter);
+        `client`: who asked (windows of one client share it), None: a client of its own."""
         decoded = time.perf_counter()
-        row = await self._model.submit(windows)
+        row = await self._model.submit(windows, client)
         self._stage_seconds["decode"].observe(decoded - started)
         self._stage_seconds["encode"].observe(row.encoded_at - decoded)  # batching wait included
         self._stage_seconds["fuse"].observe(row.fused_at - row.encoded_at)

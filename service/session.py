@@ -246,7 +246,9 @@ class StreamSession:
         """Predict the due windows together (they share model batches), send them in order."""
         if not due:
             return
-        predictions = await asyncio.gather(*(predictor.predict_stream(w.windows) for w in due))
+        predictions = await asyncio.gather(
+            *(predictor.predict_stream(w.windows, stream=self) for w in due)
+        )
         for window, prediction in zip(due, predictions, strict=True):
             await self._websocket.send_text(prediction_message_json(prediction, window.t_end))
 

@@ -50,11 +50,10 @@ class Settings(BaseSettings):
     model_threads: int = Field(default=2, ge=1, le=64)
     intra_op_threads: int = Field(default=1, ge=0, le=256)
     max_batch_size: int = Field(default=64, ge=1, le=4096)
-    # How long a batch waits for more windows after its first. A model woken for one small
-    # batch at a time costs 2-3x as much per prediction as one kept busy (bench/idle_gap.py):
-    # at 200 streams 10 ms instead of 2 took 22-24% off the server's CPU per prediction for
-    # +7 ms of median latency (BENCHMARKS.md section 17). No wait when no one else could join
-    # (one stream, one request): the app counts open streams and requests in flight.
+    # How long a batch waits for more windows after its first: a model woken for one small
+    # batch at a time costs 2-3x as much per prediction as one kept busy (bench/idle_gap.py,
+    # BENCHMARKS.md section 17). No wait once every client that could submit (open streams,
+    # prediction requests in flight) has a window in the batch: a lone client never waits.
     max_batch_wait_ms: float = Field(default=10.0, ge=0.0, le=1000.0)
     max_queue_size: int = Field(default=4096, ge=1)  # pending predictions before 503
     # How long the event loop may hold the GIL before the model thread gets it back after a

@@ -97,5 +97,6 @@ class ServiceState:
     ready: bool = field(default=False)
 
     def prediction_sources(self) -> int:
-        """Clients that could ask for a prediction now: open streams and HTTP requests."""
+        """Clients that could ask for a prediction now: open streams and prediction requests
+        being handled."""
         return self.streams.active + self.requests.count

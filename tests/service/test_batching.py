@@ -368,3 +368,28 @@ def test_with_other_sources_active_the_batch_waits_for_them() -> None:
         return run.sizes
 
     assert asyncio.run(scenario()) == [2]
+
+
+def test_a_client_with_several_items_counts_once() -> None:
+    """Two clients could submit; the first sends two items at once (one request's windows):
+    the batch still waits for the second client instead of leaving with two items."""
+
+    async def scenario() -> list[int]:
+        run = Recorder()
+        batcher = _with_sources(run, lambda: 2, wait_s=60.0)
+        batcher.start()
+
+        async def second_client() -> int:
+            await asyncio.sleep(0.1)
+            return await batcher.submit(3, source="b")
+
+        await asyncio.wait_for(
+            asyncio.gather(
+                batcher.submit(1, source="a"), batcher.submit(2, source="a"), second_client()
+            ),
+            timeout=10,
+        )
+        await batcher.stop()
+        return run.sizes
+
+    assert asyncio.run(scenario()) == [3]

@@ -111,15 +111,15 @@ async def _fallback() -> None:
 
 
 def test_requests_in_flight_are_counted_while_handled_even_when_the_app_fails() -> None:
-    """The batcher's count of HTTP requests being handled: up during a request, back down
-    after it, also after one that raised; WebSocket connections are not requests."""
+    """The batcher's count of prediction requests being handled: up during one, back down
+    after it, also after one that raised; scrapes and WebSocket connections do not count."""
     in_flight = RequestsInFlight()
     seen: list[int] = []
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         seen.append(in_flight.count)
         await asyncio.sleep(0)  # the two concurrent requests overlap here
-        if scope["path"] == "/fails":
+        if scope["path"] == "/v1/predict/batch":
             raise RuntimeError("boom")
 
     middleware = RequestMetricsMiddleware(app, Metrics(), in_flight)
@@ -136,9 +136,10 @@ def test_requests_in_flight_are_counted_while_handled_even_when_the_app_fails() 
             middleware(http, noop_receive, noop_send), middleware(http, noop_receive, noop_send)
         )
         with pytest.raises(RuntimeError):
-            await middleware({**http, "path": "/fails"}, noop_receive, noop_send)
+            await middleware({**http, "path": "/v1/predict/batch"}, noop_receive, noop_send)
+        await middleware({**http, "method": "GET", "path": "/metrics"}, noop_receive, noop_send)
         await middleware({"type": "websocket", "path": "/v1/stream"}, noop_receive, noop_send)
 
     asyncio.run(scenario())
-    assert seen == [1, 2, 1, 0]
+    assert seen == [1, 2, 1, 0, 0]
     assert in_flight.count == 0

@@ -8,7 +8,9 @@ cell per run, plus
 the change of the median CPU against the same batcher's 2 ms wait. Folders:
 `rep<k>_wait<ms>` (random phases), `sync_wait<ms>` (synchronised), `single_wait<ms>` (one
 stream, HTTP c=1 and 64): the batcher that always waits (commit f50e9f8);
-`sources_wait<ms>`: the batcher that stops waiting once every active client is in the batch.
+`sources_wait<ms>`: the batcher that stops waiting once every active client is in the batch;
+`threads<n>_rep<k>`: the same at 10 ms with n model threads; `few_wait<ms>`: 4 streams and
+HTTP c=2 with the final batcher (distinct clients, prediction requests only).
 """
 
 from __future__ import annotations
@@ -33,11 +35,17 @@ def main() -> None:
     cells: dict[tuple[str, float], list[str]] = defaultdict(list)
     cpu: dict[tuple[str, float], list[float]] = defaultdict(list)
     for path in sorted(HERE.glob("*/service_load.json")):
-        match = re.fullmatch(r"(rep\d+|sync|single|sources)_wait([\d.]+)", path.parent.name)
-        if match is None:
+        folder = path.parent.name
+        threads = re.fullmatch(r"threads(\d+)_rep\d+", folder)
+        match = re.fullmatch(r"(rep\d+|sync|single|sources|few)_wait([\d.]+)", folder)
+        if threads is not None:
+            run, wait = "threads", 10.0
+            batcher = f"stops when all are in, {threads[1]} model thread(s)"
+        elif match is not None:
+            run, wait = match[1], float(match[2])
+            batcher = "stops when all are in" if run in ("sources", "few") else "always waits"
+        else:
             continue
-        run, wait = match[1], float(match[2])
-        batcher = "stops when all are in" if run == "sources" else "always waits"
         payload = json.loads(path.read_text())
         phases = "synchronised" if run == "sync" else "random phases"
         records = payload["streams"] + (payload["http"] if run != "sync" else [])
