@@ -32,9 +32,9 @@ from bench.report import format_load, markdown_table, save_results, style_model_
 from bench.timing import time_call
 from ralis.bundle import load_manifest
 from service.runtime import ModelRuntime
-from service.settings import DEFAULT_BUNDLE_DIR
+from service.settings import DEFAULT_BUNDLE_DIR, PrecisionChoice
 
-PRECISIONS = ("fp32", "int8")
+PRECISIONS: tuple[PrecisionChoice, ...] = ("fp32", "int8")
 BATCHES = (1, 4, 16, 64)
 RESULTS_DIR = Path("bench/results")
 
