@@ -68,6 +68,13 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         "per step (e.g. 0.999); default off",
     )
     parser.add_argument(
+        "--weight-ema-warmup",
+        action="store_const",
+        const=True,
+        default=None,
+        help="with --weight-ema: the k-th update's decay is min(decay, (1 + k) / (10 + k))",
+    )
+    parser.add_argument(
         "--augment-transforms",
         default=None,
         type=lambda text: tuple(t for t in text.split(",") if t),
@@ -134,6 +141,7 @@ _RECIPE_FLAGS = (
     "select_on",
     "smoothing",
     "weight_ema",
+    "weight_ema_warmup",
 )
 
 

@@ -98,6 +98,10 @@ class TrainConfig:
     # step, torch.optim.swa_utils) instead of the raw weights; None = off. Meant to damp the
     # epoch-to-epoch swings of validation F1.
     weight_ema: float | None = None
+    # With weight_ema: the decay of the k-th update is min(weight_ema, (1 + k) / (10 + k)),
+    # so early weights fade fast; without, a short run still carries its first steps at the
+    # end (Berkeley MHAD's 3,400 steps with 0.999: results/berkeley_mhad/README.md).
+    weight_ema_warmup: bool = False
     # View combinations sampled per validation scenario each epoch (all when fewer).
     val_combinations: int = 8
     cls_weight: float = 1.0

@@ -184,7 +184,11 @@ def train(
     averaged = (
         AveragedModel(
             model,
-            multi_avg_fn=get_ema_multi_avg_fn(config.weight_ema),  # type: ignore[no-untyped-call]
+            multi_avg_fn=(
+                ema_with_warmup(config.weight_ema)
+                if config.weight_ema_warmup
+                else get_ema_multi_avg_fn(config.weight_ema)  # type: ignore[no-untyped-call]
+            ),
             use_buffers=True,
         )
         if config.weight_ema is not None
@@ -403,6 +407,25 @@ def train(
         steps=steps,
         stopped_early=len(history) < epochs,
     )
+
+
+_Params = tuple[torch.Tensor, ...] | list[torch.Tensor]
+
+
+def ema_with_warmup(decay: float) -> Callable[[_Params, _Params, torch.Tensor | int], None]:
+    """An EMA update for `AveragedModel` whose k-th update (k = 1, 2, ...; the first call only
+    copies) uses min(decay, (1 + k) / (10 + k)): 0.18 at k = 1, 0.9 at k = 80."""
+
+    @torch.no_grad()
+    def update(averaged: _Params, current: _Params, k: torch.Tensor | int) -> None:
+        step = float(k)
+        effective = min(decay, (1.0 + step) / (10.0 + step))
+        for mine, theirs in zip(averaged, current, strict=True):
+            if mine.is_floating_point():
+                mine.lerp_(theirs, 1.0 - effective)
+            # integer buffers (BatchNorm's batch counter): copied by _update_average
+
+    return update
 
 
 def _update_average(averaged: AveragedModel, model: torch.nn.Module) -> None:

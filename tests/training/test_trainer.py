@@ -291,6 +291,36 @@ def test_weight_ema_keeps_the_moving_average_of_every_step(
     assert any(not torch.allclose(kept[k], last[k]) for k in kept if kept[k].is_floating_point())
 
 
+def test_weight_ema_warmup_lets_early_weights_fade(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the warm-up, W_ema(1) = W(1) and W_ema(t) = d_t W_ema(t-1) + (1 - d_t) W(t) with
+    d_t = min(d, (1 + k) / (10 + k)) for the k-th update after the first (k = t - 1)."""
+    import training.trainer as trainer_module
+
+    decay = 0.99
+    snapshots: list[dict[str, torch.Tensor]] = []
+    real_update = trainer_module.AveragedModel.update_parameters
+
+    def recording_update(self: torch.nn.Module, model: torch.nn.Module) -> None:
+        snapshots.append({k: v.detach().clone() for k, v in model.state_dict().items()})
+        real_update(self, model)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(trainer_module.AveragedModel, "update_parameters", recording_update)
+    config = tiny_config(epochs=2, weight_ema=decay, weight_ema_warmup=True, select_on="last")
+    train(config, tmp_path, progress=False)
+    kept = Checkpoint.load(tmp_path / "checkpoint.pt").model.state_dict()
+    assert len(snapshots) > 1
+    for name, value in kept.items():
+        if not value.is_floating_point():
+            continue
+        expected = snapshots[0][name].double()
+        for k, later in enumerate(snapshots[1:], start=1):
+            d_k = min(decay, (1 + k) / (10 + k))
+            expected = d_k * expected + (1 - d_k) * later[name].double()
+        torch.testing.assert_close(value.double(), expected, rtol=1e-4, atol=1e-5)
+
+
 def test_weight_ema_resumes_with_its_average(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
