@@ -258,14 +258,10 @@ def test_a_config_read_back_from_json_is_the_same_config() -> None:
     assert same_config(json.loads(json.dumps(config.to_dict())), config)
 
 
-def test_weight_ema_keeps_the_moving_average_of_every_step(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The kept model is W_ema(1) = W(1), W_ema(t) = d W_ema(t-1) + (1 - d) W(t) over the
-    weights W(t) after each optimiser step (BatchNorm statistics averaged alike)."""
+def _record_averaged_inputs(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, torch.Tensor]]:
+    """The weights W(t) the moving average is given after each step, in order."""
     import training.trainer as trainer_module
 
-    decay = 0.9
     snapshots: list[dict[str, torch.Tensor]] = []
     real_update = trainer_module.AveragedModel.update_parameters
 
@@ -274,6 +270,16 @@ def test_weight_ema_keeps_the_moving_average_of_every_step(
         real_update(self, model)  # type: ignore[arg-type]
 
     monkeypatch.setattr(trainer_module.AveragedModel, "update_parameters", recording_update)
+    return snapshots
+
+
+def test_weight_ema_keeps_the_moving_average_of_every_step(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The kept model is W_ema(1) = W(1), W_ema(t) = d W_ema(t-1) + (1 - d) W(t) over the
+    weights W(t) after each optimiser step (BatchNorm statistics averaged alike)."""
+    decay = 0.9
+    snapshots = _record_averaged_inputs(monkeypatch)
     config = tiny_config(epochs=2, weight_ema=decay, select_on="last")
     train(config, tmp_path, progress=False)
     kept = Checkpoint.load(tmp_path / "checkpoint.pt").model.state_dict()
@@ -296,17 +302,8 @@ def test_weight_ema_warmup_lets_early_weights_fade(
 ) -> None:
     """With the warm-up, W_ema(1) = W(1) and W_ema(t) = d_t W_ema(t-1) + (1 - d_t) W(t) with
     d_t = min(d, (1 + k) / (10 + k)) for the k-th update after the first (k = t - 1)."""
-    import training.trainer as trainer_module
-
     decay = 0.99
-    snapshots: list[dict[str, torch.Tensor]] = []
-    real_update = trainer_module.AveragedModel.update_parameters
-
-    def recording_update(self: torch.nn.Module, model: torch.nn.Module) -> None:
-        snapshots.append({k: v.detach().clone() for k, v in model.state_dict().items()})
-        real_update(self, model)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(trainer_module.AveragedModel, "update_parameters", recording_update)
+    snapshots = _record_averaged_inputs(monkeypatch)
     config = tiny_config(epochs=2, weight_ema=decay, weight_ema_warmup=True, select_on="last")
     train(config, tmp_path, progress=False)
     kept = Checkpoint.load(tmp_path / "checkpoint.pt").model.state_dict()
