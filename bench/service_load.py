@@ -240,16 +240,18 @@ def server_env(args: argparse.Namespace) -> dict[str, str]:
     return env
 
 
+def setting_of(args: argparse.Namespace, name: str) -> Any:
+    """The server setting `name` as this run sets it: its flag, else the service's default."""
+    value = getattr(args, name)
+    return Settings.model_fields[name].default if value is None else value
+
+
 def model_threads_of(args: argparse.Namespace) -> int:
-    if args.model_threads is not None:
-        return int(args.model_threads)
-    return int(Settings.model_fields["model_threads"].default)
+    return int(setting_of(args, "model_threads"))
 
 
 def batch_wait_ms_of(args: argparse.Namespace) -> float:
-    if args.max_batch_wait_ms is not None:
-        return float(args.max_batch_wait_ms)
-    return float(Settings.model_fields["max_batch_wait_ms"].default)
+    return float(setting_of(args, "max_batch_wait_ms"))
 
 
 def parallel_batches(workers: int, model_threads: int, intra_op_threads: int) -> int:
@@ -605,17 +607,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    threads = (
-        args.intra_op_threads
-        if args.intra_op_threads is not None
-        else Settings.model_fields["intra_op_threads"].default
-    )
+    threads = setting_of(args, "intra_op_threads")
     model_threads = model_threads_of(args)
-    switch_ms = (
-        args.gil_switch_interval_ms
-        if args.gil_switch_interval_ms is not None
-        else Settings.model_fields["gil_switch_interval_ms"].default
-    )
+    switch_ms = setting_of(args, "gil_switch_interval_ms")
     load_before = load_average()
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="ralis-bench-") as work:
