@@ -81,6 +81,13 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         help="comma-separated subset of rotate,scale,flip,time_warp, or 'all' "
         "(default: rotate,flip,time_warp)",
     )
+    parser.add_argument(
+        "--augment-probability",
+        type=float,
+        default=None,
+        help="augment each present view window with this probability, else keep it as "
+        f"recorded (default {d.augment_probability})",
+    )
     parser.add_argument("--cls-weight", type=float, default=d.cls_weight)
     parser.add_argument("--contrastive-weight", type=float, default=d.contrastive_weight)
     parser.add_argument("--balance-weight", type=float, default=d.balance_weight)
@@ -142,6 +149,7 @@ _RECIPE_FLAGS = (
     "smoothing",
     "weight_ema",
     "weight_ema_warmup",
+    "augment_probability",
 )
 
 

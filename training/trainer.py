@@ -270,6 +270,7 @@ def train(
                     drop_last=len(data.train) >= batch_size,
                     normalizer=data.normalizer if config.augment else None,
                     transforms=transforms,
+                    augment_probability=config.augment_probability,
                 )
 
             batches = draw(config.batch_size)

@@ -58,3 +58,10 @@ def test_class_balance_power_flag_and_its_range() -> None:
     assert _config("--class-balance-power", "0.5").class_balance_power == 0.5
     with pytest.raises(ValueError, match="class_balance_power"):
         TrainConfig(data="x.npz", class_balance_power=1.5)
+
+
+def test_augment_probability_flag_and_its_range() -> None:
+    assert _config().augment_probability == 1.0
+    assert _config("--augment-probability", "0.5").augment_probability == 0.5
+    with pytest.raises(ValueError, match="augment_probability"):
+        _config("--augment-probability", "1.5")

@@ -31,8 +31,13 @@ def iterate_batches(
     drop_last: bool = False,
     normalizer: Normalizer | None = None,
     transforms: frozenset[str] | None = None,
+    augment_probability: float = 1.0,
 ) -> Iterator[Batch]:
     """Yield mini-batches; with `augment`, each present view window is augmented.
+
+    With `augment_probability` p < 1 each present window of each view is augmented with
+    probability p and otherwise left as recorded; p = 1 draws no extra random numbers, so
+    runs made before the option existed reproduce.
 
     Pass the un-normalised dataset plus `normalizer` when augmenting, so rotations act on
     physical sensor axes and the statistics are applied afterwards. `transforms`: the
@@ -40,6 +45,8 @@ def iterate_batches(
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    if not 0.0 <= augment_probability <= 1.0:
+        raise ValueError(f"augment_probability must be in [0, 1], got {augment_probability}")
     if (shuffle or augment) and rng is None:
         raise ValueError("shuffle and augment need an rng (np.random.default_rng(seed))")
     order = np.arange(len(dataset))
@@ -54,10 +61,14 @@ def iterate_batches(
         for column, view in enumerate(dataset.views):
             windows = dataset.x[view.name][index]  # (B, T, C), a copy
             present = mask[:, column]
-            if augment and present.any():
+            chosen = present
+            if augment and augment_probability < 1.0:
                 assert rng is not None
-                windows[present] = augment_view(
-                    windows[present],
+                chosen = present & (rng.random(len(index)) < augment_probability)
+            if augment and chosen.any():
+                assert rng is not None
+                windows[chosen] = augment_view(
+                    windows[chosen],
                     view.modality,
                     rng,
                     transforms=transforms,

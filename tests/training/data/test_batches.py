@@ -79,3 +79,27 @@ def test_arguments_are_checked() -> None:
         next(iterate_batches(data, 4, shuffle=True, rng=None, augment=False))
     with pytest.raises(ValueError, match="batch_size must be at least 1"):
         next(iterate_batches(data, 0, shuffle=False, rng=None, augment=False))
+
+
+def test_augment_probability_leaves_the_rest_of_the_windows_as_recorded() -> None:
+    data = make_dataset(n=400)
+    plain = data.x["a"].transpose(0, 2, 1)
+
+    def augmented_rows(probability: float) -> np.ndarray:
+        (batch,) = iterate_batches(
+            data, 400, False, np.random.default_rng(1), True, augment_probability=probability
+        )
+        return ~np.isclose(batch["x"]["a"], plain).all(axis=(1, 2))
+
+    assert augmented_rows(1.0).all()
+    assert not augmented_rows(0.0).any()
+    half = augmented_rows(0.5)
+    assert 160 <= half.sum() <= 240  # Binomial(400, 1/2): mean 200, std 10
+    # Probability 1 draws nothing extra: the same stream as before the option existed.
+    (before,) = iterate_batches(data, 400, False, np.random.default_rng(1), True)
+    (after,) = iterate_batches(
+        data, 400, False, np.random.default_rng(1), True, augment_probability=1.0
+    )
+    np.testing.assert_array_equal(before["x"]["a"], after["x"]["a"])
+    with pytest.raises(ValueError, match="augment_probability"):
+        next(iterate_batches(data, 4, False, np.random.default_rng(0), True, augment_probability=2))
