@@ -390,7 +390,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     model = build_model(args.seed, args.kernel_size, args.widths)
     modules: dict[str, nn.Module] = {
         "encoder": EncoderForExport(model, VIEW_NAMES[0]).eval(),
-        "head": HeadForExport(model).eval(),
+        "head": HeadForExport.of(model).eval(),
     }
     example = {part: part_inputs(part, 2, args.window_samples, args.seed) for part in PARTS}
     one_window = {

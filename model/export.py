@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from model.fusion import AttentionFusion
 from model.magnorm import magnorm
 from model.network import RalisModel
 
@@ -29,10 +30,15 @@ class HeadForExport(nn.Module):
     caller guarantees at least one present view per row.
     """
 
-    def __init__(self, model: RalisModel) -> None:
+    def __init__(self, fusion: AttentionFusion, head: nn.Module) -> None:
         super().__init__()
-        self.fusion = model.fusion
-        self.head = model.head
+        self.fusion = fusion
+        self.head = head
+
+    @classmethod
+    def of(cls, model: RalisModel) -> HeadForExport:
+        """The head of a whole model."""
+        return cls(model.fusion, model.head)
 
     def forward(
         self, embeddings: torch.Tensor, view_mask: torch.Tensor

@@ -48,8 +48,13 @@ class ExpertBank(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """`(N, D)` -> every expert's logits `(N, E, K)`."""
-        h = torch.relu(torch.einsum("nd,edh->neh", x, self.w1) + self.b1)
-        return torch.einsum("neh,ehk->nek", h, self.w2) + self.b2
+        # Matrix products, not einsum: onnxruntime's CPU Einsum rearranges the first layer's
+        # (E, D, H) weight on every call, which made the exported head 5x slower at batch 1
+        # (BENCHMARKS.md section 20). Here the rearranged weight is a constant of the graph.
+        experts, in_dim, hidden = self.w1.shape
+        first = self.w1.transpose(0, 1).reshape(in_dim, experts * hidden)  # (D, E * H)
+        h = torch.relu((x @ first).reshape(-1, experts, hidden) + self.b1)  # (N, E, H)
+        return (h.transpose(0, 1) @ self.w2).transpose(0, 1) + self.b2  # (N, E, K)
 
 
 class SparseMoEHead(nn.Module):

@@ -115,7 +115,7 @@ def export_bundle(
     embeddings = torch.randn(2, config.num_views, config.embed_dim)
     mask = torch.ones(2, config.num_views, dtype=torch.bool)
     export_onnx(
-        HeadForExport(model),
+        HeadForExport.of(model),
         (embeddings, mask),
         out_dir / HEAD_FILE,
         list(HEAD_INPUTS),

@@ -46,6 +46,16 @@ def test_logits_equal_gate_weighted_selected_experts(head: SparseMoEHead) -> Non
         torch.testing.assert_close(out.logits[n], expected)
 
 
+def test_each_expert_is_its_own_two_layer_mlp(head: SparseMoEHead) -> None:
+    x = torch.randn(5, 8)
+    bank = head.experts
+    out = bank(x)  # (N, E, K)
+    assert out.shape == (5, 16, 5)
+    for e in range(16):  # expert e alone: relu(x W1_e + b1_e) W2_e + b2_e
+        hidden = torch.relu(x @ bank.w1[e] + bank.b1[e])
+        torch.testing.assert_close(out[:, e], hidden @ bank.w2[e] + bank.b2[e])
+
+
 def test_balance_loss_zero_for_uniform_routing_and_grows_with_imbalance() -> None:
     logits = torch.zeros(4, 2)
     uniform = HeadOutput(logits, None, torch.full((16,), 2.0), torch.full((16,), 3.0))

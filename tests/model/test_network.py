@@ -147,7 +147,7 @@ def test_export_modules_match_the_model(model: RalisModel) -> None:
         stacked = torch.stack(
             [EncoderForExport(model, name)(x[name]) for name in VIEW_NAMES], dim=1
         )
-        probabilities, logits, weights, fused = HeadForExport(model)(stacked, mask)
+        probabilities, logits, weights, fused = HeadForExport.of(model)(stacked, mask)
     torch.testing.assert_close(logits, out.fused_logits, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(weights, out.view_weights, atol=1e-6, rtol=1e-5)
     torch.testing.assert_close(fused, out.fused, atol=1e-5, rtol=1e-5)

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 
+from model import RalisConfig, RalisModel, ViewConfig
+from training.checkpoint import Checkpoint
 from training.config import TrainConfig
 from training.data.cache import CACHE_DIR_ENV
+from training.data.dataset import ViewInfo
+from training.data.normalize import Normalizer
 
 FIXTURE_ZIP = Path(__file__).resolve().parents[1] / "fixtures" / "dsads_subset" / "dsads_subset.zip"
 
@@ -50,3 +56,28 @@ def tiny_config(**overrides: object) -> TrainConfig:
     )
     fields.update(overrides)
     return TrainConfig(**fields)  # type: ignore[arg-type]
+
+
+VIEWS = ("torso", "right_arm", "left_arm", "right_leg", "left_leg")
+
+
+def export_checkpoint(**model_overrides: object) -> Checkpoint:
+    """A 5-view untrained tiny model with a made-up normaliser, for export tests."""
+    torch.manual_seed(0)
+    config = RalisConfig(
+        # One shared encoder keeps the test to two (slow) exports per bundle.
+        views=tuple(ViewConfig(v, 3, encoder_group="acc") for v in VIEWS),
+        num_classes=6,
+        **{**TINY_MODEL, **model_overrides},  # type: ignore[arg-type]
+    )
+    model = RalisModel(config).eval()
+    if config.use_moe:
+        torch.nn.init.normal_(model.head.w_gate)  # untrained zeros would tie in top-K
+    rng = np.random.default_rng(0)
+    normalizer = Normalizer(
+        mean={v: rng.normal(size=3).astype(np.float32) for v in VIEWS},
+        std={v: rng.uniform(0.5, 2, size=3).astype(np.float32) for v in VIEWS},
+    )
+    views = [ViewInfo(v, "acc", tuple(f"{v}_acc_{a}" for a in "xyz"), 25.0) for v in VIEWS]
+    train_config = TrainConfig(data="tiny", window_seconds=2.0)
+    return Checkpoint(model, normalizer, views, [f"c{i}" for i in range(6)], train_config, 1, 0.5)

@@ -11,7 +11,7 @@ import torch
 
 from model import RalisConfig, RalisModel, ViewConfig
 from ralis.bundle import BundleError, load_manifest
-from tests.training.conftest import TINY_MODEL
+from tests.training.conftest import TINY_MODEL, VIEWS, export_checkpoint
 from training.checkpoint import Checkpoint
 from training.config import TrainConfig
 from training.data.dataset import ViewInfo
@@ -20,33 +20,10 @@ from training.export import check_parity, export_bundle
 
 pytestmark = pytest.mark.slow  # ONNX exports
 
-VIEWS = ("torso", "right_arm", "left_arm", "right_leg", "left_leg")
-
-
-def _checkpoint(**model_overrides: object) -> Checkpoint:
-    torch.manual_seed(0)
-    config = RalisConfig(
-        # One shared encoder keeps the test to two (slow) exports per bundle.
-        views=tuple(ViewConfig(v, 3, encoder_group="acc") for v in VIEWS),
-        num_classes=6,
-        **{**TINY_MODEL, **model_overrides},  # type: ignore[arg-type]
-    )
-    model = RalisModel(config).eval()
-    if config.use_moe:
-        torch.nn.init.normal_(model.head.w_gate)  # untrained zeros would tie in top-K
-    rng = np.random.default_rng(0)
-    normalizer = Normalizer(
-        mean={v: rng.normal(size=3).astype(np.float32) for v in VIEWS},
-        std={v: rng.uniform(0.5, 2, size=3).astype(np.float32) for v in VIEWS},
-    )
-    views = [ViewInfo(v, "acc", tuple(f"{v}_acc_{a}" for a in "xyz"), 25.0) for v in VIEWS]
-    train_config = TrainConfig(data="tiny", window_seconds=2.0)
-    return Checkpoint(model, normalizer, views, [f"c{i}" for i in range(6)], train_config, 1, 0.5)
-
 
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory: pytest.TempPathFactory) -> tuple[Checkpoint, Path]:
-    checkpoint = _checkpoint()
+    checkpoint = export_checkpoint()
     out = tmp_path_factory.mktemp("bundle") / "b"
     export_bundle(checkpoint, out, "tiny", "0.0.1", metrics={"test_f1_5_views": 0.5})
     return checkpoint, out
@@ -61,7 +38,7 @@ def test_parity_for_every_view_subset(bundle: tuple[Checkpoint, Path]) -> None:
 
 
 def test_parity_without_moe_and_magnorm(tmp_path: Path) -> None:
-    checkpoint = _checkpoint(use_moe=False, use_magnorm=False)
+    checkpoint = export_checkpoint(use_moe=False, use_magnorm=False)
     export_bundle(checkpoint, tmp_path / "b")
     report = check_parity(checkpoint, tmp_path / "b", num_samples=8)
     assert report.max_probability_diff < 1e-4 and report.argmax_agreement == 1.0
@@ -144,7 +121,7 @@ def test_pose_view_exports_with_its_normalisation_inside_the_encoder(tmp_path: P
 
 def test_parity_with_a_view_prior_on_the_attention_scores(tmp_path: Path) -> None:
     """The fusion's score_bias (training/view_prior.py) is part of the exported head."""
-    checkpoint = _checkpoint()
+    checkpoint = export_checkpoint()
     embeddings = torch.randn(4, len(VIEWS), TINY_MODEL["embed_dim"])  # type: ignore[arg-type]
     mask = torch.ones(4, len(VIEWS), dtype=torch.bool)
     plain = checkpoint.model.fusion(embeddings, mask)[1]

@@ -1,0 +1,169 @@
+"""Re-export a bundle's fusion + MoE head with the current model code, from its own weights.
+
+For a change in how the head is written down, not in what it computes (the expert layers'
+matrix products replaced einsum: BENCHMARKS.md section 20): the head's ONNX file holds every
+weight inference uses, so no checkpoint is needed. The new file must give the old one's
+probabilities on every view subset, or nothing is written.
+
+Run: `python -m training.reexport_head service/default_bundle`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import logging
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import onnx
+import onnxruntime as ort
+import torch
+from onnx import numpy_helper
+
+from model.export import HeadForExport
+from model.fusion import AttentionFusion
+from model.moe import SparseMoEHead
+from ralis.bundle import (
+    HEAD_INPUTS,
+    HEAD_OUTPUTS,
+    MANIFEST_NAME,
+    Manifest,
+    sha256_of,
+    write_manifest,
+)
+from training.export import export_onnx
+
+log = logging.getLogger(__name__)
+
+# The largest probability difference accepted between the old and the new head: float32
+# rounding of sums taken in another order, far below any decision.
+PARITY_TOLERANCE = 1e-5
+
+
+@dataclass(frozen=True)
+class HeadParity:
+    max_probability_diff: float
+    argmax_agreement: float
+    subsets: int
+    rows: int
+
+
+def head_from_onnx(path: Path) -> HeadForExport:
+    """The fusion + MoE head whose weights `path` holds (the graph `HeadForExport` exports).
+
+    The fusion scorer's two weight matrices are found as the graph's first two matrix
+    products with a constant right-hand side (torch's exporter names them anew); the other
+    weights keep their parameter names.
+    """
+    graph = onnx.load(str(path)).graph
+    weights = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
+    products = [
+        weights[node.input[1]]
+        for node in graph.node
+        if node.op_type == "MatMul" and node.input[1] in weights and node.input[1] != "head.w_gate"
+    ]
+    scorer_in, scorer_out = products[0], products[1]  # (D, hidden), (hidden, 1)
+    top_k = next(
+        int(weights[node.input[1]].item()) for node in graph.node if node.op_type == "TopK"
+    )
+    experts, embed_dim, hidden = weights["head.experts.w1"].shape
+    num_classes = weights["head.experts.w2"].shape[2]
+    num_views = weights["fusion.score_bias"].shape[0]
+    fusion = AttentionFusion(embed_dim, scorer_in.shape[1], num_views)
+    head = SparseMoEHead(embed_dim, num_classes, experts, top_k, hidden)
+
+    def tensor(array: npt.NDArray[np.float32]) -> torch.Tensor:
+        return torch.from_numpy(np.array(array, dtype=np.float32))  # a writable copy
+
+    fusion.load_state_dict(
+        {
+            "scorer.0.weight": tensor(scorer_in.T),
+            "scorer.0.bias": tensor(weights["fusion.scorer.0.bias"]),
+            "scorer.2.weight": tensor(scorer_out.T),
+            "score_bias": tensor(weights["fusion.score_bias"]),
+        }
+    )
+    head.load_state_dict(
+        {
+            "w_gate": tensor(weights["head.w_gate"]),
+            "w_noise": torch.zeros(embed_dim, experts),  # training only; not in the graph
+            **{
+                f"experts.{k}": tensor(weights[f"head.experts.{k}"])
+                for k in ("w1", "b1", "w2", "b2")
+            },
+        }
+    )
+    return HeadForExport(fusion, head).eval()
+
+
+def compare_heads(old: Path, new: Path, rows: int = 256, seed: int = 0) -> HeadParity:
+    """Both heads' probabilities on the same embeddings (on the MagNorm sphere, as the
+    encoders give them) under every non-empty view subset."""
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    sessions = [
+        ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        for path in (old, new)
+    ]
+    shape = onnx.load(str(old)).graph.input[0].type.tensor_type.shape.dim
+    num_views, embed_dim = shape[1].dim_value, shape[2].dim_value
+    z = np.random.default_rng(seed).standard_normal((rows, num_views, embed_dim))
+    z *= np.sqrt(embed_dim) / np.linalg.norm(z, axis=-1, keepdims=True)
+    embeddings = z.astype(np.float32)
+    max_diff, agree, subsets = 0.0, 0, 0
+    for size in range(1, num_views + 1):
+        for combo in itertools.combinations(range(num_views), size):
+            mask = np.zeros((rows, num_views), dtype=bool)
+            mask[:, list(combo)] = True
+            feeds = {HEAD_INPUTS[0]: embeddings, HEAD_INPUTS[1]: mask}
+            before, after = (s.run([HEAD_OUTPUTS[0]], feeds)[0] for s in sessions)
+            max_diff = max(max_diff, float(np.abs(before - after).max()))
+            agree += int((before.argmax(-1) == after.argmax(-1)).sum())
+            subsets += 1
+    return HeadParity(max_diff, agree / (subsets * rows), subsets, rows)
+
+
+def reexport_head(bundle_dir: Path) -> HeadParity:
+    """Replace the bundle's head file by a re-export and update its SHA-256 in the manifest.
+
+    Raises:
+        ValueError: the re-exported head does not reproduce the old one (nothing written).
+    """
+    manifest = Manifest.model_validate_json((bundle_dir / MANIFEST_NAME).read_text())
+    old = bundle_dir / manifest.head_file
+    module = head_from_onnx(old)
+    num_views, embed_dim = len(manifest.views), manifest.embedding_dim
+    with tempfile.TemporaryDirectory() as scratch:
+        new = Path(scratch) / manifest.head_file
+        example = (torch.randn(2, num_views, embed_dim), torch.ones(2, num_views, dtype=torch.bool))
+        export_onnx(module, example, new, list(HEAD_INPUTS), list(HEAD_OUTPUTS))
+        parity = compare_heads(old, new)
+        if parity.max_probability_diff > PARITY_TOLERANCE or parity.argmax_agreement < 1.0:
+            raise ValueError(f"the re-exported head differs from {old}: {parity}")
+        old.write_bytes(new.read_bytes())
+    manifest.sha256[manifest.head_file] = sha256_of(old)
+    write_manifest(bundle_dir, manifest)
+    return parity
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("bundle", type=Path, help="bundle folder (manifest.json, head.onnx)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    parity = reexport_head(args.bundle)
+    log.info(
+        f"re-exported {args.bundle / 'head.onnx'}: largest probability difference "
+        f"{parity.max_probability_diff:.2e}, argmax agreement {parity.argmax_agreement:.4f} "
+        f"over {parity.subsets} view subsets x {parity.rows} embeddings"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
