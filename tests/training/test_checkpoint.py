@@ -7,12 +7,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tests.training.test_export import _checkpoint
+from tests.training.conftest import export_checkpoint
 from training.checkpoint import Checkpoint
 
 
 def test_save_and_load_round_trip(tmp_path: Path) -> None:
-    checkpoint = _checkpoint()
+    checkpoint = export_checkpoint()
     path = tmp_path / "run" / "checkpoint.pt"
     checkpoint.save(path)
     loaded = Checkpoint.load(path)

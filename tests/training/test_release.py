@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ralis.bundle import load_manifest
-from tests.training.test_export import _checkpoint
+from tests.training.conftest import export_checkpoint
 from training import release
 
 WINDOWS = Path(__file__).resolve().parents[1] / "fixtures" / "dsads_windows" / "windows.npz"
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.slow  # two ONNX exports
 
 
 def test_release_writes_a_bundle_and_a_card_from_the_checkpoint(tmp_path: Path) -> None:
-    checkpoint = _checkpoint()
+    checkpoint = export_checkpoint()
     config = replace(
         checkpoint.train_config,
         data="/data/daily_sports_activities.zip",
@@ -69,4 +69,4 @@ def test_check_windows_must_hold_every_view(tmp_path: Path) -> None:
     partial = tmp_path / "partial.npz"
     np.savez(partial, X_torso=np.zeros((2, 100, 3), np.float32))
     with pytest.raises(SystemExit, match="right_arm, left_arm, right_leg, left_leg"):
-        release.check_windows(_checkpoint(), partial)
+        release.check_windows(export_checkpoint(), partial)

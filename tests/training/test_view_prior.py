@@ -72,9 +72,9 @@ def test_the_prior_shifts_the_softmax_over_present_views() -> None:
 def test_the_prior_survives_a_checkpoint_and_old_checkpoints_load_with_none(
     tmp_path: Path,
 ) -> None:
-    from tests.training.test_export import _checkpoint
+    from tests.training.conftest import export_checkpoint
 
-    checkpoint = _checkpoint()
+    checkpoint = export_checkpoint()
     checkpoint.model.fusion.score_bias[3] = 2.0
     checkpoint.save(tmp_path / "with.pt")
     assert Checkpoint.load(tmp_path / "with.pt").model.fusion.score_bias.tolist() == [
@@ -115,9 +115,9 @@ def test_gate_table_reads_back_what_the_report_wrote(tmp_path: Path) -> None:
 def test_settling_saves_the_prior_into_the_checkpoint_only_after_missing_view_training(
     tmp_path: Path,
 ) -> None:
-    from tests.training.test_export import _checkpoint
+    from tests.training.conftest import export_checkpoint
 
-    checkpoint = _checkpoint()
+    checkpoint = export_checkpoint()
     path = tmp_path / "checkpoint.pt"
     checkpoint.save(path)
     rng = np.random.default_rng(4)
