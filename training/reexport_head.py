@@ -31,8 +31,7 @@ from model.moe import SparseMoEHead
 from ralis.bundle import (
     HEAD_INPUTS,
     HEAD_OUTPUTS,
-    MANIFEST_NAME,
-    Manifest,
+    load_manifest,
     sha256_of,
     write_manifest,
 )
@@ -62,12 +61,23 @@ def head_from_onnx(path: Path) -> HeadForExport:
     """
     graph = onnx.load(str(path)).graph
     weights = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
+    expected = {"head.experts.w1", "head.experts.w2", "head.w_gate", "fusion.score_bias"}
+    if not expected <= weights.keys():
+        raise ValueError(
+            f"{path} is not a learned-attention fusion with a mixture-of-experts head (no "
+            f"{', '.join(sorted(expected - weights.keys()))}); only that head is re-exported"
+        )
     products = [
         weights[node.input[1]]
         for node in graph.node
         if node.op_type == "MatMul" and node.input[1] in weights and node.input[1] != "head.w_gate"
     ]
-    scorer_in, scorer_out = products[0], products[1]  # (D, hidden), (hidden, 1)
+    if len(products) != 2:
+        raise ValueError(
+            f"{path}: expected the fusion scorer's 2 matrix products, found {len(products)}; "
+            "only a learned-attention fusion with a mixture-of-experts head is re-exported"
+        )
+    scorer_in, scorer_out = products  # (D, hidden), (hidden, 1)
     top_k = next(
         int(weights[node.input[1]].item()) for node in graph.node if node.op_type == "TopK"
     )
@@ -128,14 +138,23 @@ def compare_heads(old: Path, new: Path, rows: int = 256, seed: int = 0) -> HeadP
     return HeadParity(max_diff, agree / (subsets * rows), subsets, rows)
 
 
-def reexport_head(bundle_dir: Path) -> HeadParity:
-    """Replace the bundle's head file by a re-export and update its SHA-256 in the manifest.
+def written_with_einsum(path: Path) -> bool:
+    """Whether a head file still holds the einsum expert layers (exported before 2026-12-03)."""
+    return any(node.op_type == "Einsum" for node in onnx.load(str(path)).graph.node)
+
+
+def reexport_head(bundle_dir: Path) -> HeadParity | None:
+    """Replace the bundle's head file by a re-export and update its SHA-256 in the manifest;
+    None when the head has no einsum left (already re-exported: nothing to do).
 
     Raises:
-        ValueError: the re-exported head does not reproduce the old one (nothing written).
+        ValueError: not a mixture-of-experts head, or the re-exported head does not
+            reproduce the old one (nothing written then).
     """
-    manifest = Manifest.model_validate_json((bundle_dir / MANIFEST_NAME).read_text())
+    manifest = load_manifest(bundle_dir)  # refuses a bundle whose files do not match it
     old = bundle_dir / manifest.head_file
+    if not written_with_einsum(old):
+        return None
     module = head_from_onnx(old)
     num_views, embed_dim = len(manifest.views), manifest.embedding_dim
     with tempfile.TemporaryDirectory() as scratch:
@@ -156,7 +175,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("bundle", type=Path, help="bundle folder (manifest.json, head.onnx)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    parity = reexport_head(args.bundle)
+    try:
+        parity = reexport_head(args.bundle)
+    except (OSError, ValueError) as error:  # BundleError is a ValueError
+        log.error("nothing written: %s", error)
+        return 1
+    if parity is None:
+        log.info("%s has no einsum left: nothing to do", args.bundle / "head.onnx")
+        return 0
     log.info(
         f"re-exported {args.bundle / 'head.onnx'}: largest probability difference "
         f"{parity.max_probability_diff:.2e}, argmax agreement {parity.argmax_agreement:.4f} "

@@ -15,7 +15,7 @@ from ralis.bundle import load_manifest, sha256_of
 from tests.training.conftest import export_checkpoint
 from training.checkpoint import Checkpoint
 from training.export import check_parity, export_bundle
-from training.reexport_head import head_from_onnx, reexport_head
+from training.reexport_head import head_from_onnx, main, reexport_head
 
 pytestmark = pytest.mark.slow  # ONNX exports
 
@@ -63,6 +63,7 @@ def test_reexport_keeps_the_predictions_and_the_manifest_true(
     shutil.copytree(original, bundle)
     assert "Einsum" in _ops(bundle / "head.onnx")
     parity = reexport_head(bundle)
+    assert parity is not None
     assert "Einsum" not in _ops(bundle / "head.onnx")
     assert parity.subsets == 31 and parity.argmax_agreement == 1.0
     assert parity.max_probability_diff < 1e-5
@@ -71,3 +72,27 @@ def test_reexport_keeps_the_predictions_and_the_manifest_true(
     # Against the torch model itself, not only against the old file.
     report = check_parity(checkpoint, bundle, num_samples=8)
     assert report.max_probability_diff < 1e-4 and report.argmax_agreement == 1.0
+    # A second run has nothing left to do and leaves the file alone.
+    after = (bundle / "head.onnx").read_bytes()
+    assert reexport_head(bundle) is None
+    assert (bundle / "head.onnx").read_bytes() == after
+
+
+def test_an_mlp_head_has_nothing_to_do(tmp_path: Path) -> None:
+    bundle = tmp_path / "mlp"
+    export_bundle(export_checkpoint(use_moe=False), bundle)
+    before = (bundle / "head.onnx").read_bytes()
+    assert reexport_head(bundle) is None
+    assert (bundle / "head.onnx").read_bytes() == before
+
+
+def test_a_head_it_cannot_read_is_refused_and_left_alone(tmp_path: Path) -> None:
+    bundle = tmp_path / "no_attention"
+    with pytest.MonkeyPatch.context() as patch:  # an einsum-era head without learned attention
+        patch.setattr(ExpertBank, "forward", _einsum_experts)
+        export_bundle(export_checkpoint(use_attention=False), bundle)
+    before = {f.name: f.read_bytes() for f in bundle.iterdir()}
+    with pytest.raises(ValueError, match="learned-attention fusion with a mixture-of-experts"):
+        reexport_head(bundle)
+    assert main([str(bundle)]) == 1
+    assert {f.name: f.read_bytes() for f in bundle.iterdir()} == before
