@@ -7,11 +7,12 @@ import itertools
 import logging
 import shutil
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import onnx
 import onnxruntime as ort
 import torch
@@ -154,6 +155,15 @@ def export_bundle(
     return manifest
 
 
+def view_subset_masks(rows: int, num_views: int) -> Iterator[npt.NDArray[np.bool_]]:
+    """`(rows, num_views)` masks of every non-empty view subset, smallest subsets first."""
+    for size in range(1, num_views + 1):
+        for combo in itertools.combinations(range(num_views), size):
+            mask = np.zeros((rows, num_views), dtype=bool)
+            mask[:, list(combo)] = True
+            yield mask
+
+
 def check_parity(
     checkpoint: Checkpoint,
     bundle_dir: Path,
@@ -194,16 +204,13 @@ def check_parity(
     max_diff, agree, subsets = 0.0, 0, 0
     with torch.no_grad():
         x = {name: torch.from_numpy(array) for name, array in windows.items()}
-        for size in range(1, config.num_views + 1):
-            for combo in itertools.combinations(range(config.num_views), size):
-                mask = np.zeros((n, config.num_views), dtype=bool)
-                mask[:, list(combo)] = True
-                reference = torch.softmax(model.predict_logits(x, torch.from_numpy(mask)), -1)
-                embeddings_input, mask_input = HEAD_INPUTS
-                onnx_probs = sessions[manifest.head_file].run(
-                    [HEAD_OUTPUTS[0]], {embeddings_input: embeddings, mask_input: mask}
-                )[0]
-                max_diff = max(max_diff, float(np.abs(onnx_probs - reference.numpy()).max()))
-                agree += int((onnx_probs.argmax(-1) == reference.numpy().argmax(-1)).sum())
-                subsets += 1
+        for mask in view_subset_masks(n, config.num_views):
+            reference = torch.softmax(model.predict_logits(x, torch.from_numpy(mask)), -1)
+            embeddings_input, mask_input = HEAD_INPUTS
+            onnx_probs = sessions[manifest.head_file].run(
+                [HEAD_OUTPUTS[0]], {embeddings_input: embeddings, mask_input: mask}
+            )[0]
+            max_diff = max(max_diff, float(np.abs(onnx_probs - reference.numpy()).max()))
+            agree += int((onnx_probs.argmax(-1) == reference.numpy().argmax(-1)).sum())
+            subsets += 1
     return ParityReport(max_diff, agree / (subsets * n), subsets, n)

@@ -11,8 +11,9 @@ Run: `python -m training.reexport_head service/default_bundle`.
 from __future__ import annotations
 
 import argparse
-import itertools
 import logging
+import os
+import shutil
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -35,7 +36,7 @@ from ralis.bundle import (
     sha256_of,
     write_manifest,
 )
-from training.export import export_onnx
+from training.export import export_onnx, view_subset_masks
 
 log = logging.getLogger(__name__)
 
@@ -52,19 +53,19 @@ class HeadParity:
     rows: int
 
 
-def head_from_onnx(path: Path) -> HeadForExport:
-    """The fusion + MoE head whose weights `path` holds (the graph `HeadForExport` exports).
+def head_from_onnx(head_file: onnx.ModelProto) -> HeadForExport:
+    """The fusion + MoE head whose weights `head_file` holds (the graph `HeadForExport` exports).
 
     The fusion scorer's two weight matrices are found as the graph's first two matrix
     products with a constant right-hand side (torch's exporter names them anew); the other
     weights keep their parameter names.
     """
-    graph = onnx.load(str(path)).graph
+    graph = head_file.graph
     weights = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
     expected = {"head.experts.w1", "head.experts.w2", "head.w_gate", "fusion.score_bias"}
     if not expected <= weights.keys():
         raise ValueError(
-            f"{path} is not a learned-attention fusion with a mixture-of-experts head (no "
+            "not a learned-attention fusion with a mixture-of-experts head (no "
             f"{', '.join(sorted(expected - weights.keys()))}); only that head is re-exported"
         )
     products = [
@@ -74,7 +75,7 @@ def head_from_onnx(path: Path) -> HeadForExport:
     ]
     if len(products) != 2:
         raise ValueError(
-            f"{path}: expected the fusion scorer's 2 matrix products, found {len(products)}; "
+            f"expected the fusion scorer's 2 matrix products, found {len(products)}; "
             "only a learned-attention fusion with a mixture-of-experts head is re-exported"
         )
     scorer_in, scorer_out = products  # (D, hidden), (hidden, 1)
@@ -120,27 +121,23 @@ def compare_heads(old: Path, new: Path, rows: int = 256, seed: int = 0) -> HeadP
         ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         for path in (old, new)
     ]
-    shape = onnx.load(str(old)).graph.input[0].type.tensor_type.shape.dim
-    num_views, embed_dim = shape[1].dim_value, shape[2].dim_value
+    _, num_views, embed_dim = sessions[0].get_inputs()[0].shape
     z = np.random.default_rng(seed).standard_normal((rows, num_views, embed_dim))
     z *= np.sqrt(embed_dim) / np.linalg.norm(z, axis=-1, keepdims=True)
     embeddings = z.astype(np.float32)
     max_diff, agree, subsets = 0.0, 0, 0
-    for size in range(1, num_views + 1):
-        for combo in itertools.combinations(range(num_views), size):
-            mask = np.zeros((rows, num_views), dtype=bool)
-            mask[:, list(combo)] = True
-            feeds = {HEAD_INPUTS[0]: embeddings, HEAD_INPUTS[1]: mask}
-            before, after = (s.run([HEAD_OUTPUTS[0]], feeds)[0] for s in sessions)
-            max_diff = max(max_diff, float(np.abs(before - after).max()))
-            agree += int((before.argmax(-1) == after.argmax(-1)).sum())
-            subsets += 1
+    for mask in view_subset_masks(rows, num_views):
+        feeds = {HEAD_INPUTS[0]: embeddings, HEAD_INPUTS[1]: mask}
+        before, after = (s.run([HEAD_OUTPUTS[0]], feeds)[0] for s in sessions)
+        max_diff = max(max_diff, float(np.abs(before - after).max()))
+        agree += int((before.argmax(-1) == after.argmax(-1)).sum())
+        subsets += 1
     return HeadParity(max_diff, agree / (subsets * rows), subsets, rows)
 
 
-def written_with_einsum(path: Path) -> bool:
+def written_with_einsum(head_file: onnx.ModelProto) -> bool:
     """Whether a head file still holds the einsum expert layers (exported before 2026-12-03)."""
-    return any(node.op_type == "Einsum" for node in onnx.load(str(path)).graph.node)
+    return any(node.op_type == "Einsum" for node in head_file.graph.node)
 
 
 def reexport_head(bundle_dir: Path) -> HeadParity | None:
@@ -153,9 +150,13 @@ def reexport_head(bundle_dir: Path) -> HeadParity | None:
     """
     manifest = load_manifest(bundle_dir)  # refuses a bundle whose files do not match it
     old = bundle_dir / manifest.head_file
-    if not written_with_einsum(old):
+    head_file = onnx.load(str(old))
+    if not written_with_einsum(head_file):
         return None
-    module = head_from_onnx(old)
+    try:
+        module = head_from_onnx(head_file)
+    except ValueError as error:
+        raise ValueError(f"{old}: {error}") from None
     num_views, embed_dim = len(manifest.views), manifest.embedding_dim
     with tempfile.TemporaryDirectory() as scratch:
         new = Path(scratch) / manifest.head_file
@@ -164,7 +165,9 @@ def reexport_head(bundle_dir: Path) -> HeadParity | None:
         parity = compare_heads(old, new)
         if parity.max_probability_diff > PARITY_TOLERANCE or parity.argmax_agreement < 1.0:
             raise ValueError(f"the re-exported head differs from {old}: {parity}")
-        old.write_bytes(new.read_bytes())
+        staged = old.with_name(f".{old.name}.partial")  # replaced whole, never half written
+        shutil.copyfile(new, staged)
+        os.replace(staged, old)
     manifest.sha256[manifest.head_file] = sha256_of(old)
     write_manifest(bundle_dir, manifest)
     return parity

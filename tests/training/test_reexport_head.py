@@ -44,7 +44,7 @@ def _ops(path: Path) -> set[str]:
 
 def test_the_weights_read_back_are_the_models(exported: tuple[Checkpoint, Path]) -> None:
     checkpoint, out = exported
-    module = head_from_onnx(out / "head.onnx")
+    module = head_from_onnx(onnx.load(str(out / "head.onnx")))
     model = checkpoint.model
     for name, value in model.fusion.state_dict().items():
         torch.testing.assert_close(module.fusion.state_dict()[name], value, rtol=0, atol=0)

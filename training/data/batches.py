@@ -61,11 +61,11 @@ def iterate_batches(
         for column, view in enumerate(dataset.views):
             windows = dataset.x[view.name][index]  # (B, T, C), a copy
             present = mask[:, column]
-            chosen = present
+            chosen = present if augment else np.zeros_like(present)
             if augment and augment_probability < 1.0:
                 assert rng is not None
                 chosen = present & (rng.random(len(index)) < augment_probability)
-            if augment and chosen.any():
+            if chosen.any():
                 assert rng is not None
                 windows[chosen] = augment_view(
                     windows[chosen],
