@@ -49,7 +49,7 @@ class ExpertBank(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """`(N, D)` -> every expert's logits `(N, E, K)`."""
         # Matrix products, not einsum: onnxruntime's CPU Einsum rearranges the first layer's
-        # (E, D, H) weight on every call, which made the exported head 5x slower at batch 1
+        # (E, D, H) weight on every call, which made the exported head 3.6x dearer at batch 1
         # (BENCHMARKS.md section 20). Here the rearranged weight is a constant of the graph.
         experts, in_dim, hidden = self.w1.shape
         first = self.w1.transpose(0, 1).reshape(in_dim, experts * hidden)  # (D, E * H)
