@@ -68,6 +68,35 @@ def main() -> None:
         for row in rows:
             if shares[row]:
                 print(f"| {row} | {shares[row]} | {100 * shares[row] / main_total:.1f}% |")
+    inside_apply(stacks, main_total)
+
+
+def inside_apply(stacks: list[tuple[list[str], int]], total: int) -> None:
+    """The functions under `session._apply` (inclusive) and its costliest source lines."""
+    functions: collections.Counter[str] = collections.Counter()
+    lines: collections.Counter[str] = collections.Counter()
+    for frames, count in stacks:
+        if not frames[0].endswith("MainThread"):
+            continue
+        starts = [i for i, f in enumerate(frames) if f.startswith("_apply (service/session.py")]
+        if not starts:
+            continue
+        below = frames[starts[0] + 1 :]
+        for name in {f.split(" (")[0] for f in below}:
+            functions[name] += count
+        lines[frames[-1]] += count
+    print()
+    print("Inside `_apply` (share of the event loop's samples):")
+    print()
+    print("| function (inclusive) | share |")
+    print("|---|---|")
+    for name, count in functions.most_common(8):
+        print(f"| {name} | {100 * count / total:.1f}% |")
+    print()
+    print("| innermost line | share |")
+    print("|---|---|")
+    for name, count in lines.most_common(5):
+        print(f"| {name} | {100 * count / total:.1f}% |")
 
 
 if __name__ == "__main__":
