@@ -7,9 +7,13 @@
 
 What it does for you:
 
-- **Binary frames, batched** (the cheap path for client and server, `ralis/frames.py`): the
-  chunks pushed within `batch_interval_s` of each other go out as one frame; with
-  `frame_format="json"`, as one JSON `chunks` message.
+- **Binary frames, one per hop** (the cheap path for client and server, `ralis/frames.py`):
+  pushed chunks are held until some sensor's samples reach the next window end (a multiple of
+  the hop in sample time), then go out together, each sensor's contiguous chunks merged into
+  one. The server makes windows only at hop ends, so predictions come as early as when every
+  chunk is sent at once, and it parses one frame per hop instead of one per push.
+  `send_at="now"` sends the chunks pushed within `batch_interval_s` of each other instead.
+  With `frame_format="json"`, a frame is one JSON `chunks` message.
 - **Explicit sample times**: each chunk is sent with its `t0` and rate, computed as the server
   would (right after the sensor's previous chunk, 0 for its first) when not given.
 - **Reconnect with exponential backoff** (`Backoff`) after a lost connection, a restart or a
@@ -53,6 +57,7 @@ from ralis.client.types import ModelInfo, Prediction
 from ralis.frames import CHUNK_HEADER, FRAME_HEADER, MAX_CHUNKS, MAX_ROWS, SampleChunk, encode_frame
 
 FrameFormat = Literal["binary", "json"]
+SendAt = Literal["hop", "now"]
 
 # A pushed chunk is split into pieces of at most this much sample time (the server accepts
 # up to RALIS_MAX_CHUNK_SPAN_S, 10 s by default).
@@ -114,6 +119,7 @@ class StreamClient:
         *,
         api_key: str | None = None,
         frame_format: FrameFormat = "binary",
+        send_at: SendAt = "hop",
         batch_interval_s: float = 0.01,
         max_queue: int = 64,
         hop_s: float | None = None,
@@ -130,8 +136,11 @@ class StreamClient:
         url: the stream URL (`ws://host:port/v1/stream`) or the service's base URL.
         api_key: sent as `Authorization: Bearer <key>` when the service needs one.
         frame_format: "binary" (default, several sensors' chunks per frame) or "json".
-        batch_interval_s: chunks pushed within this long after one another share a frame (or,
-            in JSON, a `chunks` message).
+        send_at: "hop" (default): hold chunks until a sensor's samples reach the next window
+            end, then send what is held; "now": send within `batch_interval_s`.
+        batch_interval_s: chunks pushed within this long after one another (or, with
+            send_at="hop", after the chunk that reached a window end) share a frame (or, in
+            JSON, a `chunks` message).
         max_queue: chunks waiting to be sent before `send` waits (backpressure).
         hop_s, stale_after_s: stream settings sent as a config message (default: the server's).
         backoff: reconnect policy; None: a lost connection ends the stream with an error.
@@ -144,10 +153,13 @@ class StreamClient:
         """
         if frame_format not in ("binary", "json"):
             raise ValueError(f"frame_format {frame_format!r}; known: binary, json")
+        if send_at not in ("hop", "now"):
+            raise ValueError(f"send_at {send_at!r}; known: hop, now")
         if max_queue < 1 or batch_interval_s < 0 or max_frame_bytes < 1024:
             raise ValueError("need max_queue >= 1, batch_interval_s >= 0, max_frame_bytes >= 1024")
         self.url = stream_url(url)
         self.frame_format: FrameFormat = frame_format
+        self.send_at: SendAt = send_at
         self.batch_interval_s = batch_interval_s
         self.max_queue = max_queue
         self._api_key = api_key
@@ -170,11 +182,13 @@ class StreamClient:
         self.send_waits = 0  # `send` calls that waited for room in the queue
         self.server_errors: deque[str] = deque(maxlen=100)
 
-        self._queue: asyncio.Queue[_Chunk | None] = asyncio.Queue(max_queue)
+        # Chunks to send; None: close; _FLUSH: send what is held now.
+        self._queue: asyncio.Queue[_Chunk | _Flush | None] = asyncio.Queue(max_queue)
         self._predictions: asyncio.Queue[Prediction | None] = asyncio.Queue()
         self._history: deque[_Chunk] = deque()  # sent (or being sent), for a resend
         self._newest_end = -math.inf
-        self._next_t0: dict[str, float] = {}
+        self._next_t0: dict[str, float] = {}  # by sensor: where its next pushed chunk starts
+        self._taken_end: dict[str, float] = {}  # by sensor: end of its last chunk taken to send
         self._rates: dict[str, float] = {}
         self._last_t_end: float | None = None
         self._prediction_arrived = asyncio.Event()
@@ -270,8 +284,9 @@ class StreamClient:
             await self._put(_Chunk(sensor, piece, start + first / rate, rate))
 
     async def flush(self) -> None:
-        """Wait until every queued chunk has been handed to the connection."""
+        """Send what is queued or held now; wait until it has been handed to the connection."""
         self._raise_if_failed()
+        await self._put(_FLUSH)
         joined = asyncio.ensure_future(self._queue.join())
         stopped = asyncio.ensure_future(self._stopped.wait())
         try:
@@ -340,14 +355,18 @@ class StreamClient:
 
     # --- sending -----------------------------------------------------------------------
 
+    @property
+    def _value_bytes(self) -> int:
+        """Bytes one sample value takes in a frame (at most, in JSON)."""
+        return 4 if self.frame_format == "binary" else JSON_BYTES_PER_VALUE
+
     def _piece_rows(self, rate_hz: float, channels: int) -> int:
         """Most rows per sent piece: within the span limit, the row field and a frame."""
-        per_value = 4 if self.frame_format == "binary" else JSON_BYTES_PER_VALUE
         room = self._max_frame_bytes - FRAME_HEADER.size - CHUNK_HEADER.size - 200
-        by_bytes = room // (per_value * max(channels, 1))
+        by_bytes = room // (self._value_bytes * max(channels, 1))
         return max(1, min(MAX_ROWS, math.floor(MAX_PIECE_SPAN_S * rate_hz), by_bytes))
 
-    async def _put(self, chunk: _Chunk | None) -> None:
+    async def _put(self, chunk: _Chunk | _Flush | None) -> None:
         try:
             self._queue.put_nowait(chunk)
             return
@@ -372,15 +391,16 @@ class StreamClient:
             raise RuntimeError("the stream is closed")
 
     def _payloads(self, chunks: Sequence[_Chunk]) -> list[str | bytes]:
-        """Frames (binary) or messages (JSON) carrying `chunks` in order: as few as the size
-        and span limits allow (a JSON group of several chunks is one `chunks` message)."""
+        """Frames (binary) or messages (JSON) carrying `chunks`, each sensor's contiguous
+        chunks merged: as few as the size and span limits allow (a JSON group of several
+        chunks is one `chunks` message)."""
         binary = self.frame_format == "binary"
-        per_value = 4 if binary else JSON_BYTES_PER_VALUE
+        per_value = self._value_bytes
         payloads: list[str | bytes] = []
         group: list[_Chunk] = []
         size, first_t0 = FRAME_HEADER.size, math.inf
         max_span = MAX_FRAME_SPAN_HOPS * self.hop_s
-        for chunk in chunks:
+        for chunk in self._merged(chunks):
             chunk_size = CHUNK_HEADER.size + per_value * chunk.samples.size
             if group and (
                 len(group) == MAX_CHUNKS
@@ -395,6 +415,35 @@ class StreamClient:
         if group:
             payloads.append(self._frame(group) if binary else self._json_message(group))
         return payloads
+
+    def _merged(self, chunks: Sequence[_Chunk]) -> list[_Chunk]:
+        """`chunks` with each run of one sensor's chunks that follow on in time at one rate
+        joined (up to a piece's size), ordered by start time (stable): when they fill several
+        frames, no sensor gets further ahead of the others than in the order pushed, which
+        could make the server take a lagging sensor for stale."""
+        by_sensor: dict[str, list[_Chunk]] = {}
+        for chunk in chunks:
+            by_sensor.setdefault(chunk.sensor, []).append(chunk)
+        merged: list[_Chunk] = []
+        for runs in by_sensor.values():
+            run = [runs[0]]
+            limit = self._piece_rows(runs[0].rate_hz, runs[0].samples.shape[1])
+            rows = runs[0].samples.shape[0]
+            for chunk in runs[1:]:
+                last = run[-1]
+                rows += chunk.samples.shape[0]
+                if (
+                    chunk.rate_hz != last.rate_hz
+                    or abs(chunk.t0 - last.t_end) > TIME_EPS_S
+                    or rows > limit
+                ):
+                    merged.append(_join(run))
+                    run, rows = [], chunk.samples.shape[0]
+                    limit = self._piece_rows(chunk.rate_hz, chunk.samples.shape[1])
+                run.append(chunk)
+            merged.append(_join(run))
+        merged.sort(key=lambda chunk: chunk.t0)
+        return merged
 
     @staticmethod
     def _json_message(chunks: Sequence[_Chunk]) -> str:
@@ -429,46 +478,72 @@ class StreamClient:
             self._history.popleft()
 
     async def _send_loop(self, ws: ClientConnection) -> None:
-        """Resend the retained chunks, then send queued ones in batches until the close marker."""
+        """Resend the retained chunks, then send queued ones in batches until the close marker.
+
+        Chunks are taken off the queue into `held` and marked done once sent (so `flush`
+        returns when they are on the connection); `send_by` is when `held` goes out.
+        """
         if self._history:
             for payload in self._payloads(list(self._history)):
                 await ws.send(payload)
                 self.frames_sent += 1
         loop = asyncio.get_running_loop()
-        while True:
-            if self._close_seen and self._queue.empty():
-                await ws.close()
-                return
-            item = await self._queue.get()
-            taken = 1
-            batch: list[_Chunk] = []
-            try:
-                deadline = loop.time() + self.batch_interval_s
-                while item is not None:
-                    batch.append(item)
+        held: list[_Chunk] = []
+        held_bytes = 0
+        send_by: float | None = None
+        undone = 0  # queue items taken and not yet marked done
+        try:
+            while True:
+                if self._close_seen and not held and self._queue.empty():
+                    await ws.close()
+                    return
+                item = await self._next_item(None if send_by is None else send_by - loop.time())
+                if item is not _TIMED_OUT:
+                    undone += 1
+                if isinstance(item, _Chunk):
+                    held.append(item)
+                    held_bytes += self._value_bytes * item.samples.size
                     self._remember(item)
-                    if len(batch) == MAX_CHUNKS:
-                        break
-                    try:
-                        item = self._queue.get_nowait()
-                    except asyncio.QueueEmpty:
-                        remaining = deadline - loop.time()
-                        if remaining <= 0:
-                            break
-                        try:
-                            async with asyncio.timeout(remaining):
-                                item = await self._queue.get()
-                        except TimeoutError:
-                            break
-                    taken += 1
+                    if self._sends_soon(item) or held_bytes > self._max_frame_bytes:
+                        deadline = loop.time() + self.batch_interval_s
+                        send_by = deadline if send_by is None else min(send_by, deadline)
+                    continue
                 if item is None:
                     self._close_seen = True
-                for payload in self._payloads(batch):
+                for payload in self._payloads(held):
                     await ws.send(payload)
                     self.frames_sent += 1
-            finally:
-                for _ in range(taken):
+                held, held_bytes, send_by = [], 0, None
+                for _ in range(undone):
                     self._queue.task_done()
+                undone = 0
+        finally:
+            for _ in range(undone):  # a lost connection: they are in the history, resent
+                self._queue.task_done()
+
+    async def _next_item(self, timeout_s: float | None) -> _Chunk | _Flush | None | _TimedOut:
+        """The next queue item, or `_TIMED_OUT` after `timeout_s` (None: no limit)."""
+        try:
+            return self._queue.get_nowait()
+        except asyncio.QueueEmpty:
+            if timeout_s is not None and timeout_s <= 0:
+                return _TIMED_OUT
+        try:
+            async with asyncio.timeout(timeout_s):
+                return await self._queue.get()
+        except TimeoutError:
+            return _TIMED_OUT
+
+    def _sends_soon(self, chunk: _Chunk) -> bool:
+        """Whether taking `chunk` starts the countdown to sending what is held: always with
+        send_at="now"; with "hop", when it takes its sensor past a window end."""
+        previous = self._taken_end.get(chunk.sensor, chunk.t0)
+        self._taken_end[chunk.sensor] = chunk.t_end
+        if self.send_at == "now":
+            return True
+        return math.floor(chunk.t_end / self.hop_s + TIME_EPS_S) > math.floor(
+            previous / self.hop_s + TIME_EPS_S
+        )
 
     async def _drain(self) -> None:
         """Wait (at most `drain_s`) for the prediction of the newest window the server can
@@ -605,6 +680,26 @@ class StreamClient:
         finally:
             self._stopped.set()
             self._predictions.put_nowait(None)
+
+
+class _Flush:
+    """Queue marker: send what is held now (`StreamClient.flush`)."""
+
+
+class _TimedOut:
+    """`_next_item` found nothing before its timeout."""
+
+
+_FLUSH = _Flush()
+_TIMED_OUT = _TimedOut()
+
+
+def _join(run: Sequence[_Chunk]) -> _Chunk:
+    """One chunk holding a run of one sensor's contiguous chunks."""
+    if len(run) == 1:
+        return run[0]
+    samples = np.concatenate([c.samples for c in run])
+    return _Chunk(run[0].sensor, samples, run[0].t0, run[0].rate_hz)
 
 
 class _Retry(Exception):

@@ -113,7 +113,12 @@ def test_chunks_pushed_together_share_one_binary_frame_with_contiguous_times() -
     async def run() -> None:
         async with running(fake) as url:
             async with StreamClient(
-                url, api_key="k" * 16, model_info=INFO, batch_interval_s=0.05, drain_s=0.1
+                url,
+                api_key="k" * 16,
+                model_info=INFO,
+                send_at="now",
+                batch_interval_s=0.05,
+                drain_s=0.1,
             ) as stream:
                 for _ in range(2):
                     for view in VIEWS:
@@ -128,7 +133,8 @@ def test_chunks_pushed_together_share_one_binary_frame_with_contiguous_times() -
     assert [r.binary for r in fake.received] == [True] * 3
     assert fake.received[0].chunks == [(v, 0.0, RATE, 5) for v in VIEWS]
     assert fake.received[1].chunks == [(v, pytest.approx(0.2), RATE, 5) for v in VIEWS]
-    assert fake.received[2].chunks == [("torso", 10.0, 50.0, 5), ("torso", 10.1, 50.0, 5)]
+    # A sensor's chunks that follow on in time go out as one.
+    assert fake.received[2].chunks == [("torso", 10.0, 50.0, 10)]
 
 
 def test_json_messages_carry_explicit_times_and_long_pushes_are_split() -> None:
@@ -144,14 +150,14 @@ def test_json_messages_carry_explicit_times_and_long_pushes_are_split() -> None:
 
     asyncio.run(run())
     # Pieces sent together share `chunks` messages as far as the span limit (8 hops) allows:
-    # fewer messages than the four pieces, all JSON text.
-    assert 2 <= len(fake.received) < 4
+    # fewer messages than the pieces, all JSON text; the last 2 s and the next push, which
+    # follows on, are one piece (60 rows, within a piece's 5 s).
+    assert 2 <= len(fake.received) < 3
     assert not any(r.binary for r in fake.received)
     assert fake.chunks(0) == [
         ("left_leg", 0.0, RATE, 125),
         ("left_leg", 5.0, RATE, 125),
-        ("left_leg", 10.0, RATE, 50),
-        ("left_leg", 12.0, RATE, 10),
+        ("left_leg", 10.0, RATE, 60),
     ]
 
 
@@ -188,12 +194,13 @@ def test_reconnect_resends_what_the_next_windows_need_and_drops_repeated_predict
 
     assert asyncio.run(run()) == 1
     assert delivered == [4.0, 5.0, 6.0, 7.0, 8.0, 9.0]  # 6.0 once, though sent twice
-    first_on_second = fake.chunks(1)[0]
-    # Windows after the last prediction (6 s) start at 6 + 1 - 4 = 3 s: resent from there.
-    assert first_on_second[1] == pytest.approx(3.0)
-    times = [c[1] for c in fake.chunks(1)]
-    assert times == pytest.approx([3.0 + 0.2 * i for i in range(len(times))])
-    assert times[-1] == pytest.approx(8.8)
+    second = fake.chunks(1)
+    # Windows after the last prediction (6 s) start at 6 + 1 - 4 = 3 s: resent from there,
+    # then everything up to 9 s with no gap and no overlap.
+    assert second[0][1] == pytest.approx(3.0)
+    ends = [t0 + count / rate for _, t0, rate, count in second]  # type: ignore[operator]
+    assert [c[1] for c in second[1:]] == pytest.approx(ends[:-1])
+    assert ends[-1] == pytest.approx(9.0)
 
 
 def test_a_refused_key_is_not_retried() -> None:
@@ -253,10 +260,92 @@ def test_stream_url_from_a_base_url() -> None:
 def test_a_resend_is_cut_into_frames_of_at_most_eight_hops() -> None:
     stream = StreamClient(model_info=INFO)
     stream.views = VIEWS
-    pushed = [_Chunk("torso", rows(25), float(t), RATE) for t in range(20)]  # 1 s each
+    # 0.8 s every second: gaps, so nothing is merged.
+    pushed = [_Chunk("torso", rows(20), float(t), RATE) for t in range(20)]
     frames = [decode_frame(f, VIEWS) for f in stream._payloads(pushed)]  # type: ignore[arg-type]
     assert [len(f) for f in frames] == [8, 8, 4]
     assert [c.t0 for f in frames for c in f] == [float(t) for t in range(20)]
+
+
+def test_contiguous_chunks_merge_up_to_a_piece_and_in_time_order_across_sensors() -> None:
+    stream = StreamClient(model_info=INFO)
+    stream.views = VIEWS
+    # Two sensors, 1 s chunks pushed in turn for 12 s, then torso at another rate.
+    pushed = [_Chunk(v, rows(25), float(t), RATE) for t in range(12) for v in VIEWS[:2]]
+    pushed.append(_Chunk("torso", rows(10), 12.0, 50.0))
+    chunks = [
+        (c.sensor, c.t0, c.rate_hz, c.samples.shape[0])
+        for frame in stream._payloads(pushed)
+        for c in decode_frame(frame, VIEWS)  # type: ignore[arg-type]
+    ]
+    # Pieces of at most 5 s (MAX_PIECE_SPAN_S), ordered by start time, the rate change apart.
+    assert chunks == [
+        ("torso", 0.0, RATE, 125), ("right_arm", 0.0, RATE, 125),
+        ("torso", 5.0, RATE, 125), ("right_arm", 5.0, RATE, 125),
+        ("torso", 10.0, RATE, 50), ("right_arm", 10.0, RATE, 50),
+        ("torso", 12.0, 50.0, 10),
+    ]  # fmt: skip
+    samples = np.concatenate(
+        [c.samples for f in stream._payloads(pushed) for c in decode_frame(f, VIEWS)  # type: ignore[arg-type]
+         if c.sensor == "torso" and c.rate_hz == RATE]
+    )  # fmt: skip
+    np.testing.assert_array_equal(samples, np.concatenate([rows(25)] * 12))
+
+
+def test_by_default_chunks_go_out_once_per_hop_one_per_sensor() -> None:
+    """Three sensors push 0.2 s each every tick: one frame per hop (1 s), sent when the
+    chunks that reach the window end arrive, each sensor's second merged into one chunk."""
+    fake = FakeStreamServer()
+    arrived: list[int] = []
+
+    async def run() -> int:
+        async with running(fake) as url:
+            async with StreamClient(url, model_info=INFO, drain_s=0.1) as stream:
+                for _ in range(10):
+                    for view in VIEWS:
+                        await stream.send(view, rows(5))
+                    await asyncio.sleep(0.05)
+                    arrived.append(len(fake.received))
+                return stream.frames_sent
+
+    assert asyncio.run(run()) == 2
+    # Nothing went out before the fifth tick's chunks reached 1 s.
+    assert arrived == [0, 0, 0, 0, 1, 1, 1, 1, 1, 2]
+    assert [r.chunks for r in fake.received] == [
+        [(v, pytest.approx(float(k)), RATE, 25) for v in VIEWS] for k in range(2)
+    ]
+
+
+def test_a_sensor_reaching_the_window_end_late_is_sent_at_once() -> None:
+    """A lagging sensor is not held for another hop: the window waits for it."""
+    fake = FakeStreamServer()
+
+    async def run() -> list[int]:
+        seen = []
+        async with running(fake) as url:
+            async with StreamClient(url, model_info=INFO, drain_s=0.1) as stream:
+                for _ in range(5):
+                    await stream.send("torso", rows(5))
+                await asyncio.sleep(0.1)
+                seen.append(len(fake.received))
+                for _ in range(5):
+                    await stream.send("left_leg", rows(5))
+                await asyncio.sleep(0.1)
+                seen.append(len(fake.received))
+                await stream.send("left_leg", rows(5))  # held: no window end reached
+                await asyncio.sleep(0.1)
+                seen.append(len(fake.received))
+                await stream.flush()  # sends what is held
+                await asyncio.sleep(0.1)
+                seen.append(len(fake.received))
+        return seen
+
+    assert asyncio.run(run()) == [1, 2, 2, 3]
+    assert [r.chunks for r in fake.received] == [
+        [("torso", 0.0, RATE, 25)],
+        [("left_leg", 0.0, RATE, 25)],
+        [("left_leg", pytest.approx(1.0), RATE, 5)],
+    ]
 
 
 def test_pushed_samples_are_copied_for_resends() -> None:
