@@ -10,9 +10,12 @@ One client (this process, one event loop) drives every server on two workloads:
 - HTTP windows: C closed-loop workers POST one real 5-sensor 4 s window per request.
 - Real-time devices: D devices replaying DSADS test subjects at 25 Hz, a 0.2 s chunk of all
   five sensors every 0.2 s, each starting at a random phase. RALIS: one WebSocket stream per
-  device, one binary frame per chunk, windows and hops kept by the server. Peers: each device
-  keeps a 4 s ring buffer and POSTs it every second (hop). Latency: from sending the chunk that
-  completes a hop to its prediction arriving.
+  device, windows and hops kept by the server, in two variants: one binary frame per 0.2 s
+  chunk ("0.2 s frames"), or one frame per hop holding each sensor's last second as one chunk
+  ("frame per hop", what the SDK's `StreamClient` sends by default), sent when the hop's last
+  chunk is due, i.e. when the other variant sends that chunk. Peers: each device keeps a 4 s
+  ring buffer and POSTs it every second (hop), the same in both workloads. Latency: from
+  sending the chunk that completes a hop to its prediction arriving.
 
 Rounds are interleaved (RALIS, LitServe, BentoML, RALIS, ...), a fresh server per round, and
 repeated; the table gives medians and ranges over repeats, next to the load average and the
@@ -500,6 +503,7 @@ class DevicePlan:
     window_s: float = 4.0
     hop_s: float = 1.0
     grace_s: float = 5.0
+    frame_per_hop: bool = False  # RALIS devices: one frame per hop, else one per 0.2 s chunk
 
     @property
     def ticks(self) -> int:
@@ -533,10 +537,12 @@ async def _devices(
 ) -> None:
     """D real-time devices: RALIS over WebSocket (binary frames), peers POSTing ring buffers."""
     streaming = server.name == "RALIS"
+    frame_ticks = hop_ticks = round(plan.hop_s / CHUNK_S)
+    if not plan.frame_per_hop:
+        frame_ticks = 1
     rng = random.Random(plan.seed)
     phases = [rng.uniform(0.0, plan.hop_s) for _ in range(plan.devices)]  # random, not spread
     stats = [StreamStats() for _ in range(plan.devices)]
-    hop_ticks = round(plan.hop_s / CHUNK_S)
     window_ticks = round(plan.window_s / CHUNK_S)
     rings = RingBook(book, server.name, window_ticks)
     all_views = list(range(len(book.views)))
@@ -582,9 +588,12 @@ async def _devices(
             await asyncio.sleep(max(0.0, due - time.perf_counter()))
             t_end = round((tick + 1) * CHUNK_S, 6)
             completes = (tick + 1) % hop_ticks == 0 and tick + 1 >= window_ticks
-            if streaming:
-                t0 = round(tick * CHUNK_S, 6)
-                payload = book.frame(recording, all_views, first_chunk + tick, t0)
+            if streaming and (tick + 1) % frame_ticks == 0:
+                first = tick + 1 - frame_ticks  # the frame's first chunk
+                t0 = round(first * CHUNK_S, 6)
+                payload = book.frame(recording, all_views, first_chunk + first, t0, frame_ticks)
+            elif streaming:
+                continue  # held for the hop's frame
             elif completes:
                 payload = rings.body(recording, first_chunk + tick)  # the device encodes it
             else:
@@ -639,6 +648,7 @@ class Workload:
     name: str  # as printed
     kind: str  # "windows" or "devices"
     level: int  # concurrency or devices
+    frame_per_hop: bool = False  # devices: RALIS sends one frame per hop
 
 
 def run_round(
@@ -667,7 +677,13 @@ def run_round(
                              probe))  # fmt: skip
             else:
                 span = Span(workload.name, name, repeat, args.duration)
-                plan = DevicePlan(workload.level, args.warmup, args.duration, seed=repeat)
+                plan = DevicePlan(
+                    workload.level,
+                    args.warmup,
+                    args.duration,
+                    seed=repeat,
+                    frame_per_hop=workload.frame_per_hop,
+                )
                 run(_devices(server, book, plan, span, probe))
             probe.fill(span)
             spans.append(span)
@@ -902,7 +918,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         end = window_samples + (k * window_samples) % (rows - window_samples)
         windows.append(book.window(recording, end, window_samples))
     workloads = [Workload(f"HTTP windows, c={c}", "windows", c) for c in args.concurrency]
-    workloads += [Workload(f"{d} devices", "devices", d) for d in args.devices]
+    for d in args.devices:
+        workloads += [
+            Workload(f"{d} devices, 0.2 s frames", "devices", d),
+            Workload(f"{d} devices, frame per hop", "devices", d, frame_per_hop=True),
+        ]
 
     spans: list[Span] = []
     with tempfile.TemporaryDirectory(prefix="ralis-peers-") as tmp:

@@ -159,20 +159,28 @@ class MessageBook:
             items.append("{" + body[body.index('"sensor"') :])  # the samples message's fields
         return ('{"type":"chunks","chunks":[' + ",".join(items) + "]}").encode()
 
-    def frame(self, recording: int, views: Sequence[int], chunk: int, t0: float) -> bytes:
-        """One binary frame holding the chunk of each of `views`, all placed at `t0`."""
-        chunk %= self.chunks_per_recording
-        chunks = []
+    def frame(
+        self, recording: int, views: Sequence[int], chunk: int, t0: float, chunks: int = 1
+    ) -> bytes:
+        """One binary frame holding, for each of `views`, `chunks` consecutive chunks from
+        `chunk` on as one chunk placed at `t0` (what the SDK sends once per hop)."""
+        parts = []
         for view in views:
-            key = (recording, view, chunk)
-            floats = self._floats.get(key)
-            if floats is None:
-                first = chunk * self.chunk_rows
-                rows = self.recordings[recording].rows[first : first + self.chunk_rows]
-                floats = np.ascontiguousarray(rows[:, self.views[view].columns], "<f4")
-                self._floats[key] = floats
-            chunks.append(SampleChunk(self.views[view].name, floats, t0, dsads.RATE_HZ))
-        return encode_frame(chunks, self._names)
+            pieces = [self._chunk_floats(recording, view, chunk + k) for k in range(chunks)]
+            floats = pieces[0] if chunks == 1 else np.concatenate(pieces)
+            parts.append(SampleChunk(self.views[view].name, floats, t0, dsads.RATE_HZ))
+        return encode_frame(parts, self._names)
+
+    def _chunk_floats(self, recording: int, view: int, chunk: int) -> npt.NDArray[np.float32]:
+        chunk %= self.chunks_per_recording
+        key = (recording, view, chunk)
+        floats = self._floats.get(key)
+        if floats is None:
+            first = chunk * self.chunk_rows
+            rows = self.recordings[recording].rows[first : first + self.chunk_rows]
+            floats = np.ascontiguousarray(rows[:, self.views[view].columns], "<f4")
+            self._floats[key] = floats
+        return floats
 
     def window(
         self, recording: int, end_row: int, window_samples: int

@@ -14,6 +14,7 @@ import pytest
 from bench import gpu_check, peers
 from bench.serverproc import process_tree, tree_cpu_seconds
 from bench.stream_load import MessageBook, View, load_recordings
+from service.frames import decode_frame
 
 REPO = Path(__file__).resolve().parents[2]
 SUBSET = REPO / "tests" / "fixtures" / "dsads_subset" / "dsads_subset.zip"
@@ -31,6 +32,19 @@ def test_ring_buffer_bodies_hold_the_last_four_seconds_of_real_rows() -> None:
     assert len(wrapped["sensors"]["torso"]) == 100
     bento = json.loads(peers.RingBook(book, "BentoML", 20).body(0, 24))
     assert bento["windows"][0]["sensors"] == body["sensors"]  # BentoML's batchable list
+
+
+def test_a_frame_per_hop_holds_each_sensors_consecutive_chunks_as_one() -> None:
+    recordings = load_recordings(SUBSET, 1, subjects=(1,), seconds=10)
+    views = [View("torso", [0, 1, 2]), View("left_leg", [36, 37, 38])]
+    book = MessageBook(recordings, views)
+    chunks = decode_frame(book.frame(0, [0, 1], 5, 1.0, chunks=5), ["torso", "left_leg"])
+    assert [(c.sensor, c.t0, c.samples.shape) for c in chunks] == [
+        ("torso", 1.0, (25, 3)),
+        ("left_leg", 1.0, (25, 3)),
+    ]
+    # Chunks 5-9 of 0.2 s at 25 Hz: rows 25-49 of the recording.
+    np.testing.assert_allclose(chunks[1].samples, recordings[0].rows[25:50, 36:39], rtol=1e-6)
 
 
 def test_spread_and_tree_cpu() -> None:
@@ -109,7 +123,11 @@ def test_peers_quick(tmp_path: Path) -> None:
     assert {(s["server"], s["workload"]) for s in spans} == {
         (server, workload)
         for server in peers.SERVERS
-        for workload in ("HTTP windows, c=16", "6 devices")
+        for workload in (
+            "HTTP windows, c=16",
+            "6 devices, 0.2 s frames",
+            "6 devices, frame per hop",
+        )
     }
     for span in spans:
         assert span["received"] == span["expected"] > 0, span
