@@ -4,14 +4,25 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, TypeAdapter, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    SkipValidation,
+    TypeAdapter,
+    model_validator,
+)
 
 from ralis.frames import MAX_CHUNKS
 
-Samples = Annotated[
-    list[list[float]],
-    Field(description="A window of samples, oldest first; each row holds one value per channel."),
-]
+_SAMPLES_DOC = "A window of samples, oldest first; each row holds one value per channel."
+Samples = Annotated[list[list[float]], Field(description=_SAMPLES_DOC)]
+# The same, documented alike, but passed through as parsed: `preprocess.as_samples` turns it
+# into an array and refuses what is not a rectangle of finite numbers with a clearer message,
+# and validating each of a request's thousands of floats here first took about a sixth of the
+# event loop at 16 concurrent requests (BENCHMARKS.md section 22).
+UncheckedSamples = Annotated[list[list[float]], SkipValidation, Field(description=_SAMPLES_DOC)]
 
 _EXAMPLE_WINDOW: list[JsonValue] = [[-9.76, 0.31, 1.12], [-9.81, 0.29, 1.10], [-9.79, 0.33, 1.08]]
 
@@ -31,7 +42,7 @@ class PredictRequest(BaseModel):
         },
     )
 
-    sensors: dict[str, Samples] = Field(
+    sensors: dict[str, UncheckedSamples] = Field(
         description="Window by sensor (view) name; see GET /v1/model for names, channels and "
         "rates. Missing sensors are simply absent."
     )

@@ -145,8 +145,11 @@ BAD_REQUESTS = [
     ("wrong channels", {"sensors": {"torso": [[0.0] * 4] * 100}}, 422, "rows have 4 values"),
     ("ragged", {"sensors": {"torso": [[0.0] * 3] * 99 + [[0.0]]}}, 422, "different lengths"),
     ("too short", {"sensors": {"torso": [[0.0] * 3] * 50}}, 422, "at least 90"),
-    ("not numbers", {"sensors": {"torso": [["a", "b", "c"]] * 100}}, 422, "valid number"),
-    ("samples not a list", {"sensors": {"torso": 5}}, 422, "valid list"),
+    ("not numbers", {"sensors": {"torso": [["a", "b", "c"]] * 100}}, 422, "other than numbers"),
+    ("samples not a list", {"sensors": {"torso": 5}}, 422, "expected a list of rows of 3"),
+    ("samples a dict", {"sensors": {"torso": {"x": 1}}}, 422, "expected a list of rows of 3"),
+    ("null sample", {"sensors": {"torso": [[None, 0.0, 0.0]] * 100}}, 422, "non-finite"),
+    ("nested too deep", {"sensors": {"torso": [[[0.0] * 3]] * 100}}, 422, "got shape (100, 1, 3)"),
     (
         "rate for absent sensor",
         {"sensors": {"torso": [[0.0] * 3] * 100}, "sampling_rate_hz": {"left_leg": 50.0}},
