@@ -88,6 +88,13 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         help="augment each present view window with this probability, else keep it as "
         f"recorded (default {d.augment_probability})",
     )
+    parser.add_argument(
+        "--view-subset-probability",
+        type=float,
+        default=None,
+        help="show each training window, with this probability, only a random non-empty "
+        f"subset of its views (default {d.view_subset_probability})",
+    )
     parser.add_argument("--cls-weight", type=float, default=d.cls_weight)
     parser.add_argument("--contrastive-weight", type=float, default=d.contrastive_weight)
     parser.add_argument("--balance-weight", type=float, default=d.balance_weight)
@@ -150,6 +157,7 @@ _RECIPE_FLAGS = (
     "weight_ema",
     "weight_ema_warmup",
     "augment_probability",
+    "view_subset_probability",
 )
 
 

@@ -131,6 +131,11 @@ class TrainConfig:
     # so the model also sees the clean signal (on DSADS no augmentation at all scored best
     # on standing vs standing in an elevator: results/dsads/recipe/augment.md).
     augment_probability: float = 1.0
+    # Each training window shows the model, with this probability, only a random non-empty
+    # subset of its present views (training/data/view_subsets.py), so that the fusion also
+    # learns the subsets it is tested on. 0 = off (draws nothing). A RALIS option, not in
+    # the paper.
+    view_subset_probability: float = 0.0
     # After training with views missing, bias the fusion's attention toward the view that
     # scores best alone on validation (training/view_prior.py; complete-data models are left
     # alone). A RALIS extension, not in the paper. On by default since the held-out Table 5
@@ -162,6 +167,10 @@ class TrainConfig:
         if not 0.0 <= self.augment_probability <= 1.0:
             raise ValueError(
                 f"augment_probability must lie in [0, 1], got {self.augment_probability}"
+            )
+        if not 0.0 <= self.view_subset_probability <= 1.0:
+            raise ValueError(
+                f"view_subset_probability must lie in [0, 1], got {self.view_subset_probability}"
             )
         if not 0 <= self.warmup_fraction < 1:
             raise ValueError(f"warmup_fraction must be in [0, 1), got {self.warmup_fraction}")

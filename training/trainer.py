@@ -23,6 +23,7 @@ from model import RalisConfig, RalisModel, ViewConfig, compute_losses, contrasti
 from training.checkpoint import Checkpoint
 from training.config import TrainConfig, as_it_ran
 from training.data.batches import Batch, iterate_batches
+from training.data.view_subsets import keep_random_view_subsets
 from training.evaluation import validation_scores
 from training.pipeline import PreparedData, prepare_data
 
@@ -288,6 +289,9 @@ def train(
             )
             epoch_lr = float(optimizer.param_groups[0]["lr"])
             for batch in bar:
+                batch["mask"] = keep_random_view_subsets(
+                    batch["mask"], config.view_subset_probability, rng
+                )
                 x, mask, y = _to_torch(batch)
                 output = model(x, mask)
                 terms = compute_losses(output, y, model_config, weights)

@@ -339,3 +339,39 @@ def test_weight_ema_resumes_with_its_average(
 def test_weight_ema_decay_must_lie_between_0_and_1(decay: float) -> None:
     with pytest.raises(ValueError, match="weight_ema"):
         tiny_config(weight_ema=decay)
+
+
+def test_view_subsets_reach_the_classification_batch_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With probability 1 every classification window shows a non-empty subset of its views
+    (some smaller than all); the separate contrastive batch keeps every view."""
+    import training.trainer as trainer_module
+
+    classification: list[np.ndarray] = []
+    contrastive: list[np.ndarray] = []
+    real_losses, real_contrastive = trainer_module.compute_losses, trainer_module.contrastive_term
+
+    def spy_losses(output, labels, config, weights):  # type: ignore[no-untyped-def]
+        classification.append(output.view_mask.numpy().copy())
+        return real_losses(output, labels, config, weights)
+
+    def spy_contrastive(output, config):  # type: ignore[no-untyped-def]
+        contrastive.append(output.view_mask.numpy().copy())
+        return real_contrastive(output, config)
+
+    monkeypatch.setattr(trainer_module, "compute_losses", spy_losses)
+    monkeypatch.setattr(trainer_module, "contrastive_term", spy_contrastive)
+    config = tiny_config(
+        epochs=1, batch_size=8, contrastive_batch_size=5, view_subset_probability=1.0
+    )
+    train(config, tmp_path, progress=False)
+    masks = np.concatenate(classification)
+    assert masks.any(axis=1).all()
+    assert (masks.sum(axis=1) < masks.shape[1]).mean() > 0.5  # tiny data: every view present
+    assert np.concatenate(contrastive).all()
+
+
+def test_view_subset_probability_must_lie_between_0_and_1() -> None:
+    with pytest.raises(ValueError, match="view_subset_probability"):
+        tiny_config(view_subset_probability=-0.1)
