@@ -293,14 +293,18 @@
     while ((state.sent + chunk) / rate <= state.clock) {
       const first = state.sent % total;
       const size = Math.min(chunk, total - first); // never across the loop's end
+      // The enabled sensors' chunks of one tick as one message: the server parses one
+      // message instead of one per sensor.
+      const chunks = [];
       for (const view of state.views) {
         if (!state.enabled[view]) continue;
         const samples = rec.samples[view].slice(first, first + size);
-        ws.send(JSON.stringify({ type: "samples", sensor: view, samples, t0: state.sent / rate, rate_hz: rate }));
+        chunks.push({ sensor: view, samples, t0: state.sent / rate, rate_hz: rate });
         const spark = state.spark[view];
         for (const [x, y, z] of samples) spark.push(Math.hypot(x, y, z));
         if (spark.length > SPARK_SAMPLES) spark.splice(0, spark.length - SPARK_SAMPLES);
       }
+      if (chunks.length) ws.send(JSON.stringify({ type: "chunks", chunks }));
       state.sent += size;
     }
     document.body.dataset.clock = (state.sent / rate).toFixed(2);
