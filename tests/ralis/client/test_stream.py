@@ -304,7 +304,7 @@ def test_by_default_chunks_go_out_once_per_hop_one_per_sensor() -> None:
                 for _ in range(10):
                     for view in VIEWS:
                         await stream.send(view, rows(5))
-                    await asyncio.sleep(0.05)
+                    await asyncio.sleep(0.1)  # room for a loaded machine: sent after 10 ms
                     arrived.append(len(fake.received))
                 return stream.frames_sent
 
