@@ -142,9 +142,7 @@ class MessageBook:
         key = (recording, view, chunk)
         samples = self._samples.get(key)
         if samples is None:
-            first = chunk * self.chunk_rows
-            rows = self.recordings[recording].rows[first : first + self.chunk_rows]
-            samples = json.dumps(rows[:, self.views[view].columns].tolist())
+            samples = json.dumps(self._chunk_values(recording, view, chunk).tolist())
             self._samples[key] = samples
         return (
             f'{{"type":"samples","sensor":"{self.views[view].name}","t0":{t0!r},'
@@ -171,14 +169,19 @@ class MessageBook:
             parts.append(SampleChunk(self.views[view].name, floats, t0, dsads.RATE_HZ))
         return encode_frame(parts, self._names)
 
+    def _chunk_values(self, recording: int, view: int, chunk: int) -> npt.NDArray[np.float64]:
+        """One view's samples of chunk number `chunk` (within the recording), float64."""
+        first = chunk * self.chunk_rows
+        rows = self.recordings[recording].rows[first : first + self.chunk_rows]
+        values: npt.NDArray[np.float64] = rows[:, self.views[view].columns]
+        return values
+
     def _chunk_floats(self, recording: int, view: int, chunk: int) -> npt.NDArray[np.float32]:
         chunk %= self.chunks_per_recording
         key = (recording, view, chunk)
         floats = self._floats.get(key)
         if floats is None:
-            first = chunk * self.chunk_rows
-            rows = self.recordings[recording].rows[first : first + self.chunk_rows]
-            floats = np.ascontiguousarray(rows[:, self.views[view].columns], "<f4")
+            floats = np.ascontiguousarray(self._chunk_values(recording, view, chunk), "<f4")
             self._floats[key] = floats
         return floats
 
