@@ -53,20 +53,10 @@ from ralis.client.errors import (
     StreamClosedError,
 )
 from ralis.client.http import AsyncRalisClient, auth_headers, http_base_url
+from ralis.client.packing import TIME_EPS_S, Chunk, FrameFormat, Packer
 from ralis.client.types import ModelInfo, Prediction
-from ralis.frames import CHUNK_HEADER, FRAME_HEADER, MAX_CHUNKS, MAX_ROWS, SampleChunk, encode_frame
 
-FrameFormat = Literal["binary", "json"]
 SendAt = Literal["hop", "now"]
-
-# A pushed chunk is split into pieces of at most this much sample time (the server accepts
-# up to RALIS_MAX_CHUNK_SPAN_S, 10 s by default).
-MAX_PIECE_SPAN_S = 5.0
-# One frame covers at most this many hops of sample time, so that a resend after a reconnect
-# stays under the server's windows-per-message limit (RALIS_MAX_WINDOWS_PER_MESSAGE, 16).
-MAX_FRAME_SPAN_HOPS = 8
-JSON_BYTES_PER_VALUE = 25  # an upper bound on one float64 in JSON, with its separator
-TIME_EPS_S = 1e-6
 
 # Close codes after which reconnecting cannot help (RFC 6455): bad data, invalid payload,
 # message too big.
@@ -85,20 +75,6 @@ class Backoff:
         """Seconds before connect attempt `attempt` (1 for the first retry)."""
         backoff = min(self.max_s, self.initial_s * 2.0 ** (attempt - 1))
         return backoff * (0.5 + 0.5 * random.random())
-
-
-@dataclass(frozen=True)
-class _Chunk:
-    """A piece of one sensor's samples with its sample time, ready to send."""
-
-    sensor: str
-    samples: npt.NDArray[np.float64]  # (rows, channels)
-    t0: float
-    rate_hz: float
-
-    @property
-    def t_end(self) -> float:
-        return self.t0 + int(self.samples.shape[0]) / self.rate_hz
 
 
 def stream_url(url: str) -> str:
@@ -169,6 +145,7 @@ class StreamClient:
         self._backoff = backoff
         self._retain_s = retain_s
         self._max_frame_bytes = max_frame_bytes
+        self._packer = Packer(frame_format, max_frame_bytes)
         self._open_timeout_s = open_timeout_s
         self._drain_s = drain_s
         self._info = model_info
@@ -183,9 +160,9 @@ class StreamClient:
         self.server_errors: deque[str] = deque(maxlen=100)
 
         # Chunks to send; None: close; _FLUSH: send what is held now.
-        self._queue: asyncio.Queue[_Chunk | _Flush | None] = asyncio.Queue(max_queue)
+        self._queue: asyncio.Queue[Chunk | _Flush | None] = asyncio.Queue(max_queue)
         self._predictions: asyncio.Queue[Prediction | None] = asyncio.Queue()
-        self._history: deque[_Chunk] = deque()  # sent (or being sent), for a resend
+        self._history: deque[Chunk] = deque()  # sent (or being sent), for a resend
         self._newest_end = -math.inf
         self._next_t0: dict[str, float] = {}  # by sensor: where its next pushed chunk starts
         self._taken_end: dict[str, float] = {}  # by sensor: end of its last chunk taken to send
@@ -278,10 +255,10 @@ class StreamClient:
             )
         self._rates[sensor] = rate
         self._next_t0[sensor] = start + values.shape[0] / rate
-        step = self._piece_rows(rate, values.shape[1])
+        step = self._packer.piece_rows(rate, values.shape[1])
         for first in range(0, values.shape[0], step):
             piece = values[first : first + step]
-            await self._put(_Chunk(sensor, piece, start + first / rate, rate))
+            await self._put(Chunk(sensor, piece, start + first / rate, rate))
 
     async def flush(self) -> None:
         """Send what is queued or held now; wait until it has been handed to the connection."""
@@ -355,18 +332,7 @@ class StreamClient:
 
     # --- sending -----------------------------------------------------------------------
 
-    @property
-    def _value_bytes(self) -> int:
-        """Bytes one sample value takes in a frame (at most, in JSON)."""
-        return 4 if self.frame_format == "binary" else JSON_BYTES_PER_VALUE
-
-    def _piece_rows(self, rate_hz: float, channels: int) -> int:
-        """Most rows per sent piece: within the span limit, the row field and a frame."""
-        room = self._max_frame_bytes - FRAME_HEADER.size - CHUNK_HEADER.size - 200
-        by_bytes = room // (self._value_bytes * max(channels, 1))
-        return max(1, min(MAX_ROWS, math.floor(MAX_PIECE_SPAN_S * rate_hz), by_bytes))
-
-    async def _put(self, chunk: _Chunk | _Flush | None) -> None:
+    async def _put(self, chunk: Chunk | _Flush | None) -> None:
         try:
             self._queue.put_nowait(chunk)
             return
@@ -390,78 +356,10 @@ class StreamClient:
         if self._stopped.is_set():
             raise RuntimeError("the stream is closed")
 
-    def _payloads(self, chunks: Sequence[_Chunk]) -> list[str | bytes]:
-        """Frames (binary) or messages (JSON) carrying `chunks`, each sensor's contiguous
-        chunks merged: as few as the size and span limits allow (a JSON group of several
-        chunks is one `chunks` message)."""
-        binary = self.frame_format == "binary"
-        per_value = self._value_bytes
-        payloads: list[str | bytes] = []
-        group: list[_Chunk] = []
-        size, first_t0 = FRAME_HEADER.size, math.inf
-        max_span = MAX_FRAME_SPAN_HOPS * self.hop_s
-        for chunk in self._merged(chunks):
-            chunk_size = CHUNK_HEADER.size + per_value * chunk.samples.size
-            if group and (
-                len(group) == MAX_CHUNKS
-                or size + chunk_size > self._max_frame_bytes
-                or chunk.t_end - min(first_t0, chunk.t0) > max_span
-            ):
-                payloads.append(self._frame(group) if binary else self._json_message(group))
-                group, size, first_t0 = [], FRAME_HEADER.size, math.inf
-            group.append(chunk)
-            size += chunk_size
-            first_t0 = min(first_t0, chunk.t0)
-        if group:
-            payloads.append(self._frame(group) if binary else self._json_message(group))
-        return payloads
+    def _payloads(self, chunks: Sequence[Chunk]) -> list[str | bytes]:
+        return self._packer.pack(chunks, self.views, self.hop_s)
 
-    def _merged(self, chunks: Sequence[_Chunk]) -> list[_Chunk]:
-        """`chunks` with each run of one sensor's chunks that follow on in time at one rate
-        joined (up to a piece's size), ordered by start time (stable): when they fill several
-        frames, no sensor gets further ahead of the others than in the order pushed, which
-        could make the server take a lagging sensor for stale."""
-        by_sensor: dict[str, list[_Chunk]] = {}
-        for chunk in chunks:
-            by_sensor.setdefault(chunk.sensor, []).append(chunk)
-        merged: list[_Chunk] = []
-        for runs in by_sensor.values():
-            run = [runs[0]]
-            limit = self._piece_rows(runs[0].rate_hz, runs[0].samples.shape[1])
-            rows = runs[0].samples.shape[0]
-            for chunk in runs[1:]:
-                last = run[-1]
-                rows += chunk.samples.shape[0]
-                if (
-                    chunk.rate_hz != last.rate_hz
-                    or abs(chunk.t0 - last.t_end) > TIME_EPS_S
-                    or rows > limit
-                ):
-                    merged.append(_join(run))
-                    run, rows = [], chunk.samples.shape[0]
-                    limit = self._piece_rows(chunk.rate_hz, chunk.samples.shape[1])
-                run.append(chunk)
-            merged.append(_join(run))
-        merged.sort(key=lambda chunk: chunk.t0)
-        return merged
-
-    @staticmethod
-    def _json_message(chunks: Sequence[_Chunk]) -> str:
-        items = [
-            {"sensor": c.sensor, "t0": c.t0, "rate_hz": c.rate_hz, "samples": c.samples.tolist()}
-            for c in chunks
-        ]
-        if len(items) == 1:
-            return json.dumps({"type": "samples", **items[0]})
-        return json.dumps({"type": "chunks", "chunks": items})
-
-    def _frame(self, chunks: Sequence[_Chunk]) -> bytes:
-        return encode_frame(
-            [SampleChunk(c.sensor, c.samples.astype(np.float32), c.t0, c.rate_hz) for c in chunks],
-            self.views,
-        )
-
-    def _remember(self, chunk: _Chunk) -> None:
+    def _remember(self, chunk: Chunk) -> None:
         """Keep a chunk for a resend after a reconnect; forget what no window needs."""
         self._history.append(chunk)
         self._newest_end = max(self._newest_end, chunk.t_end)
@@ -488,7 +386,7 @@ class StreamClient:
                 await ws.send(payload)
                 self.frames_sent += 1
         loop = asyncio.get_running_loop()
-        held: list[_Chunk] = []
+        held: list[Chunk] = []
         held_bytes = 0
         send_by: float | None = None
         undone = 0  # queue items taken and not yet marked done
@@ -500,9 +398,9 @@ class StreamClient:
                 item = await self._next_item(None if send_by is None else send_by - loop.time())
                 if item is not _TIMED_OUT:
                     undone += 1
-                if isinstance(item, _Chunk):
+                if isinstance(item, Chunk):
                     held.append(item)
-                    held_bytes += self._value_bytes * item.samples.size
+                    held_bytes += self._packer.value_bytes * item.samples.size
                     self._remember(item)
                     if self._sends_soon(item) or held_bytes > self._max_frame_bytes:
                         deadline = loop.time() + self.batch_interval_s
@@ -521,7 +419,7 @@ class StreamClient:
             for _ in range(undone):  # a lost connection: they are in the history, resent
                 self._queue.task_done()
 
-    async def _next_item(self, timeout_s: float | None) -> _Chunk | _Flush | None | _TimedOut:
+    async def _next_item(self, timeout_s: float | None) -> Chunk | _Flush | None | _TimedOut:
         """The next queue item, or `_TIMED_OUT` after `timeout_s` (None: no limit)."""
         try:
             return self._queue.get_nowait()
@@ -534,7 +432,7 @@ class StreamClient:
         except TimeoutError:
             return _TIMED_OUT
 
-    def _sends_soon(self, chunk: _Chunk) -> bool:
+    def _sends_soon(self, chunk: Chunk) -> bool:
         """Whether taking `chunk` starts the countdown to sending what is held: always with
         send_at="now"; with "hop", when it takes its sensor past a window end."""
         previous = self._taken_end.get(chunk.sensor, chunk.t0)
@@ -692,14 +590,6 @@ class _TimedOut:
 
 _FLUSH = _Flush()
 _TIMED_OUT = _TimedOut()
-
-
-def _join(run: Sequence[_Chunk]) -> _Chunk:
-    """One chunk holding a run of one sensor's contiguous chunks."""
-    if len(run) == 1:
-        return run[0]
-    samples = np.concatenate([c.samples for c in run])
-    return _Chunk(run[0].sensor, samples, run[0].t0, run[0].rate_hz)
 
 
 class _Retry(Exception):

@@ -15,7 +15,7 @@ import pytest
 from websockets.asyncio.server import ServerConnection, serve
 
 from ralis.client import AuthenticationError, Backoff, RalisConnectionError, StreamClient
-from ralis.client.stream import _Chunk, stream_url
+from ralis.client.stream import stream_url
 from ralis.client.types import ModelInfo, ViewInfo
 from service.frames import decode_frame
 
@@ -255,41 +255,6 @@ def test_stream_url_from_a_base_url() -> None:
     assert stream_url("http://h:8000") == "ws://h:8000/v1/stream"
     assert stream_url("https://h/") == "wss://h/v1/stream"
     assert stream_url("ws://h:1/v1/stream") == "ws://h:1/v1/stream"
-
-
-def test_a_resend_is_cut_into_frames_of_at_most_eight_hops() -> None:
-    stream = StreamClient(model_info=INFO)
-    stream.views = VIEWS
-    # 0.8 s every second: gaps, so nothing is merged.
-    pushed = [_Chunk("torso", rows(20), float(t), RATE) for t in range(20)]
-    frames = [decode_frame(f, VIEWS) for f in stream._payloads(pushed)]  # type: ignore[arg-type]
-    assert [len(f) for f in frames] == [8, 8, 4]
-    assert [c.t0 for f in frames for c in f] == [float(t) for t in range(20)]
-
-
-def test_contiguous_chunks_merge_up_to_a_piece_and_in_time_order_across_sensors() -> None:
-    stream = StreamClient(model_info=INFO)
-    stream.views = VIEWS
-    # Two sensors, 1 s chunks pushed in turn for 12 s, then torso at another rate.
-    pushed = [_Chunk(v, rows(25), float(t), RATE) for t in range(12) for v in VIEWS[:2]]
-    pushed.append(_Chunk("torso", rows(10), 12.0, 50.0))
-    chunks = [
-        (c.sensor, c.t0, c.rate_hz, c.samples.shape[0])
-        for frame in stream._payloads(pushed)
-        for c in decode_frame(frame, VIEWS)  # type: ignore[arg-type]
-    ]
-    # Pieces of at most 5 s (MAX_PIECE_SPAN_S), ordered by start time, the rate change apart.
-    assert chunks == [
-        ("torso", 0.0, RATE, 125), ("right_arm", 0.0, RATE, 125),
-        ("torso", 5.0, RATE, 125), ("right_arm", 5.0, RATE, 125),
-        ("torso", 10.0, RATE, 50), ("right_arm", 10.0, RATE, 50),
-        ("torso", 12.0, 50.0, 10),
-    ]  # fmt: skip
-    samples = np.concatenate(
-        [c.samples for f in stream._payloads(pushed) for c in decode_frame(f, VIEWS)  # type: ignore[arg-type]
-         if c.sensor == "torso" and c.rate_hz == RATE]
-    )  # fmt: skip
-    np.testing.assert_array_equal(samples, np.concatenate([rows(25)] * 12))
 
 
 def test_by_default_chunks_go_out_once_per_hop_one_per_sensor() -> None:
