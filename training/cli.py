@@ -89,6 +89,14 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         f"recorded (default {d.augment_probability})",
     )
     parser.add_argument(
+        "--augment-max-rotation",
+        dest="augment_max_rotation_deg",
+        type=float,
+        default=None,
+        help="bound of the inertial rotations, degrees about a random axis "
+        f"(default {d.augment_max_rotation_deg})",
+    )
+    parser.add_argument(
         "--view-subset-probability",
         type=float,
         default=None,
@@ -157,6 +165,7 @@ _RECIPE_FLAGS = (
     "weight_ema",
     "weight_ema_warmup",
     "augment_probability",
+    "augment_max_rotation_deg",
     "view_subset_probability",
 )
 

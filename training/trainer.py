@@ -272,6 +272,7 @@ def train(
                     normalizer=data.normalizer if config.augment else None,
                     transforms=transforms,
                     augment_probability=config.augment_probability,
+                    max_rotation_deg=config.augment_max_rotation_deg,
                 )
 
             batches = draw(config.batch_size)

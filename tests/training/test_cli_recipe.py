@@ -65,3 +65,10 @@ def test_augment_probability_flag_and_its_range() -> None:
     assert _config("--augment-probability", "0.5").augment_probability == 0.5
     with pytest.raises(ValueError, match="augment_probability"):
         _config("--augment-probability", "1.5")
+
+
+def test_augment_max_rotation_flag_and_its_range() -> None:
+    assert _config().augment_max_rotation_deg == 30.0
+    assert _config("--augment-max-rotation", "15").augment_max_rotation_deg == 15.0
+    with pytest.raises(ValueError, match="augment_max_rotation_deg"):
+        _config("--augment-max-rotation", "-1")

@@ -196,13 +196,15 @@ def augment_view(
     rng: np.random.Generator,
     transforms: frozenset[str] | None = None,
     vertical_axis: int = 1,
+    max_rotation_deg: float = INERTIAL_MAX_ROTATION_DEG,
 ) -> Array:
     """Apply the augmentations that suit a modality to one window (T, C) or a batch (B, T, C).
 
-    acc/gyro/mag/imu: bounded rotation (one per imu window: its acc, gyro and mag turn
-    together), per-channel scaling, time warp. pose3d: rotation about `vertical_axis`, time
-    warp. pose2d: mirror with probability 1/2, time warp. `transforms` keeps a subset of
-    {rotate, scale, flip, time_warp} (None: all that suit the modality).
+    acc/gyro/mag/imu: rotation up to `max_rotation_deg` about a random axis (one per imu
+    window: its acc, gyro and mag turn together), per-channel scaling, time warp.
+    pose3d: rotation about `vertical_axis`, time warp. pose2d: mirror with probability 1/2,
+    time warp. `transforms` keeps a subset of {rotate, scale, flip, time_warp} (None: all
+    that suit the modality).
     """
     if transforms is not None and not transforms <= TRANSFORMS:
         raise ValueError(
@@ -213,7 +215,7 @@ def augment_view(
     if modality in TRIPLET_MODALITIES:
         if "rotate" in use:
             out = rotate_triplets(
-                out, rng, shared=modality == "imu", max_angle_deg=INERTIAL_MAX_ROTATION_DEG
+                out, rng, shared=modality == "imu", max_angle_deg=max_rotation_deg
             )
         if "scale" in use:
             out = scale(out, rng)

@@ -8,7 +8,7 @@ from typing import TypedDict
 import numpy as np
 import numpy.typing as npt
 
-from training.data.augment import augment_view
+from training.data.augment import INERTIAL_MAX_ROTATION_DEG, augment_view
 from training.data.dataset import MultiViewDataset
 from training.data.normalize import Normalizer
 
@@ -32,6 +32,7 @@ def iterate_batches(
     normalizer: Normalizer | None = None,
     transforms: frozenset[str] | None = None,
     augment_probability: float = 1.0,
+    max_rotation_deg: float = INERTIAL_MAX_ROTATION_DEG,
 ) -> Iterator[Batch]:
     """Yield mini-batches; with `augment`, each present view window is augmented.
 
@@ -41,7 +42,8 @@ def iterate_batches(
 
     Pass the un-normalised dataset plus `normalizer` when augmenting, so rotations act on
     physical sensor axes and the statistics are applied afterwards. `transforms`: the
-    augmentation subset (see `augment_view`; None = all).
+    augmentation subset (see `augment_view`; None = all); `max_rotation_deg` bounds the
+    inertial rotations.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
@@ -73,6 +75,7 @@ def iterate_batches(
                     rng,
                     transforms=transforms,
                     vertical_axis=view.vertical_axis,
+                    max_rotation_deg=max_rotation_deg,
                 )
             if normalizer is not None:
                 windows = normalizer.apply_view(view.name, windows)

@@ -199,3 +199,28 @@ def test_pose3d_rotation_uses_the_given_vertical_axis() -> None:
     )
     np.testing.assert_allclose(out[..., 2::3], x[..., 2::3], rtol=1e-6)  # z (height) kept
     assert not np.allclose(out[..., 0::3], x[..., 0::3])
+
+
+def turned_degrees(before: np.ndarray, after: np.ndarray) -> np.ndarray:
+    """Angle between each 3-vector and its image: a rotation by theta about any axis turns
+    no vector by more than theta."""
+    cos = np.sum(before * after, axis=-1) / (
+        np.linalg.norm(before, axis=-1) * np.linalg.norm(after, axis=-1)
+    )
+    return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
+
+
+@pytest.mark.parametrize("bound", [5.0, 15.0, 30.0])
+def test_inertial_rotation_respects_the_bound(bound: float) -> None:
+    x = np.random.default_rng(2).normal(size=(64, 40, 3)).astype(np.float32)
+    rotated = augment_view(
+        x, "acc", np.random.default_rng(0), transforms=frozenset({"rotate"}), max_rotation_deg=bound
+    )
+    turned = turned_degrees(x.astype(np.float64), rotated.astype(np.float64))
+    assert turned.max() <= bound + 1e-3
+    # Random axes and uniform angles up to the bound: some window turns a vector near it.
+    assert turned.max() > 0.8 * bound
+    no_rotation = augment_view(
+        x, "acc", np.random.default_rng(0), transforms=frozenset({"rotate"}), max_rotation_deg=0.0
+    )
+    np.testing.assert_allclose(no_rotation, x, atol=1e-6)

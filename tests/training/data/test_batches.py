@@ -103,3 +103,28 @@ def test_augment_probability_leaves_the_rest_of_the_windows_as_recorded() -> Non
     np.testing.assert_array_equal(before["x"]["a"], after["x"]["a"])
     with pytest.raises(ValueError, match="augment_probability"):
         next(iterate_batches(data, 4, False, np.random.default_rng(0), True, augment_probability=2))
+
+
+def test_rotation_bound_reaches_the_augmentation() -> None:
+    data = make_dataset(n=64)
+    plain = data.x["a"].transpose(0, 2, 1)
+    rotate = frozenset({"rotate"})
+
+    def largest_turn(bound: float) -> float:
+        (batch,) = iterate_batches(
+            data,
+            64,
+            False,
+            np.random.default_rng(3),
+            True,
+            transforms=rotate,
+            max_rotation_deg=bound,
+        )
+        after = batch["x"]["a"]  # (B, 3, T): the x, y, z rows of an acc window
+        cos = (plain * after).sum(axis=1) / (
+            np.linalg.norm(plain, axis=1) * np.linalg.norm(after, axis=1)
+        )
+        return float(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))).max())
+
+    assert largest_turn(0.0) < 0.1
+    assert 8.0 < largest_turn(10.0) <= 10.001
