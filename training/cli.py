@@ -103,6 +103,13 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         help="show each training window, with this probability, only a random non-empty "
         f"subset of its views (default {d.view_subset_probability})",
     )
+    parser.add_argument(
+        "--share-encoders",
+        action="store_const",
+        const=True,
+        default=None,
+        help="views of one modality and channel count share one encoder",
+    )
     parser.add_argument("--cls-weight", type=float, default=d.cls_weight)
     parser.add_argument("--contrastive-weight", type=float, default=d.contrastive_weight)
     parser.add_argument("--balance-weight", type=float, default=d.balance_weight)
@@ -167,6 +174,7 @@ _RECIPE_FLAGS = (
     "augment_probability",
     "augment_max_rotation_deg",
     "view_subset_probability",
+    "share_encoders",
 )
 
 

@@ -146,6 +146,10 @@ class TrainConfig:
     # runs bore the rule out: of 24, 18 gains (+0.27 to +2.40 at 5 views), 2 losses (-0.28,
     # -0.42), 4 no-ops (results/dsads/tables/view_prior_gate.md). The paper tables turn it off.
     view_prior: bool = True
+    # Views of one modality and channel count share one encoder (the paper allows it for
+    # homogeneous views): DSADS's five accelerometers then train one encoder on five times
+    # the windows. Off: each view has its own, as every result before 2026-12-04.
+    share_encoders: bool = False
     seed: int = 0
     num_threads: int = 1
     # RalisConfig's architecture fields (kernel, widths, ablation switches). Give only those

@@ -89,6 +89,14 @@ KERNEL9_SEPARATE_BATCHES_ROTATE15: dict[str, Any] = {
     "augment_max_rotation_deg": 15.0,
 }
 
+# Kernel 9 and a separate batch with one encoder for all five accelerometers (the paper
+# allows shared encoders for homogeneous views): each encoder step sees five times the
+# windows of the three training subjects.
+KERNEL9_SEPARATE_BATCHES_SHARED_ENCODER: dict[str, Any] = {
+    **KERNEL9_SEPARATE_BATCHES,
+    "share_encoders": True,
+}
+
 RECIPES: dict[str, dict[str, Any]] = {
     "default": {},
     "kernel5_shared_batch": KERNEL5_SHARED_BATCH,
@@ -101,6 +109,7 @@ RECIPES: dict[str, dict[str, Any]] = {
     "kernel9_separate_batches_augment_half": KERNEL9_SEPARATE_BATCHES_AUGMENT_HALF,
     "kernel9_separate_batches_view_subsets": KERNEL9_SEPARATE_BATCHES_VIEW_SUBSETS,
     "kernel9_separate_batches_rotate15": KERNEL9_SEPARATE_BATCHES_ROTATE15,
+    "kernel9_separate_batches_shared_encoder": KERNEL9_SEPARATE_BATCHES_SHARED_ENCODER,
 }
 
 

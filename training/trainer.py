@@ -23,6 +23,7 @@ from model import RalisConfig, RalisModel, ViewConfig, compute_losses, contrasti
 from training.checkpoint import Checkpoint
 from training.config import TrainConfig, as_it_ran
 from training.data.batches import Batch, iterate_batches
+from training.data.dataset import ViewInfo
 from training.data.view_subsets import keep_random_view_subsets
 from training.evaluation import validation_scores
 from training.pipeline import PreparedData, prepare_data
@@ -52,12 +53,22 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def shared_encoder_group(view: ViewInfo) -> str:
+    """The encoder a view shares under `share_encoders`: one per modality, channel count and
+    pose normalisation, so only views an encoder can take alike end up together."""
+    group = f"{view.modality}_{view.num_channels}ch"
+    if view.pose_dims:
+        group += f"_root{view.root_joint}_scale{view.scale_joint}"
+    return group
+
+
 def build_model_config(config: TrainConfig, data: PreparedData) -> RalisConfig:
     """The architecture for this data, with the config's ablation overrides."""
     views = tuple(
         ViewConfig(
             v.name,
             v.num_channels,
+            encoder_group=shared_encoder_group(v) if config.share_encoders else None,
             pose_dims=v.pose_dims,
             root_joint=v.root_joint if v.pose_dims else 0,
             scale_joint=v.scale_joint if v.pose_dims else None,

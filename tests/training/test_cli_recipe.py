@@ -72,3 +72,8 @@ def test_augment_max_rotation_flag_and_its_range() -> None:
     assert _config("--augment-max-rotation", "15").augment_max_rotation_deg == 15.0
     with pytest.raises(ValueError, match="augment_max_rotation_deg"):
         _config("--augment-max-rotation", "-1")
+
+
+def test_share_encoders_flag() -> None:
+    assert not _config().share_encoders
+    assert _config("--share-encoders").share_encoders

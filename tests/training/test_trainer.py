@@ -12,6 +12,7 @@ import torch
 from tests.training.conftest import tiny_config
 from training.checkpoint import Checkpoint
 from training.config import TrainConfig
+from training.data.dataset import ViewInfo
 from training.evaluation import embed_views
 from training.pipeline import prepare_data
 from training.trainer import (
@@ -22,6 +23,7 @@ from training.trainer import (
     lr_factor,
     planned_epochs,
     same_config,
+    shared_encoder_group,
     train,
 )
 
@@ -375,3 +377,32 @@ def test_view_subsets_reach_the_classification_batch_only(
 def test_view_subset_probability_must_lie_between_0_and_1() -> None:
     with pytest.raises(ValueError, match="view_subset_probability"):
         tiny_config(view_subset_probability=-0.1)
+
+
+def test_shared_encoders_train_one_encoder_for_the_five_accelerometers(tmp_path: Path) -> None:
+    train(tiny_config(epochs=1, share_encoders=True), tmp_path, progress=False)
+    checkpoint = Checkpoint.load(tmp_path / "checkpoint.pt")
+    assert len(checkpoint.model.encoders) == 1
+    assert len({view.group for view in checkpoint.model.config.views}) == 1
+    # The default keeps one encoder per view.
+    assert not TrainConfig(data="x.npz").share_encoders
+
+
+def test_only_views_an_encoder_can_take_alike_share_it() -> None:
+    def view(
+        name: str, modality: str, channels: int, root_joint: int = 0, scale_joint: int | None = None
+    ) -> ViewInfo:
+        channel_names = tuple(f"{name}{i}" for i in range(channels))
+        return ViewInfo(name, modality, channel_names, 25.0, root_joint, scale_joint)
+
+    left, right = view("left", "acc", 3), view("right", "acc", 3)
+    assert shared_encoder_group(left) == shared_encoder_group(right)
+    assert shared_encoder_group(left) != shared_encoder_group(view("gyro", "gyro", 3))
+    assert shared_encoder_group(left) != shared_encoder_group(view("unit", "imu", 9))
+    arm = view("arm", "pose3d", 9, root_joint=0, scale_joint=1)
+    assert shared_encoder_group(arm) == shared_encoder_group(
+        view("arm2", "pose3d", 9, root_joint=0, scale_joint=1)
+    )
+    assert shared_encoder_group(arm) != shared_encoder_group(
+        view("arm3", "pose3d", 9, root_joint=1, scale_joint=0)
+    )
