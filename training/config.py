@@ -133,7 +133,8 @@ class TrainConfig:
     augment_probability: float = 1.0
     # Bound on the inertial rotations (degrees, about a random axis): rotations are the
     # transform that helps most on DSADS, yet they too cost the standing-in-an-elevator cue
-    # (results/dsads/recipe/augment.md); a smaller bound trades the two.
+    # (results/dsads/recipe/augment.md). 15 instead of 30 lost 0.8 points at 5 views on
+    # DSADS Table 3 (2 seeds, both down; results/dsads/tables_rotate15).
     augment_max_rotation_deg: float = 30.0
     # Each training window shows the model, with this probability, only a random non-empty
     # subset of its present views (training/data/view_subsets.py), so that the fusion also

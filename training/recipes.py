@@ -83,7 +83,8 @@ KERNEL9_SEPARATE_BATCHES_VIEW_SUBSETS: dict[str, Any] = {
 # Kernel 9 and a separate batch with inertial rotations bounded at 15 degrees instead of 30:
 # rotation alone kept less of the standing-in-an-elevator cue (F1 56.3) than no
 # augmentation (71.7) yet gained 6.5 / 4.9 / 4.1 points overall (results/dsads/recipe/
-# augment.md); does a smaller angle keep the gain and more of the cue?
+# augment.md); does a smaller angle keep the gain and more of the cue? No: -0.80 at 5 views on
+# Table 3, both seeds down (results/dsads/tables_rotate15): not adopted.
 KERNEL9_SEPARATE_BATCHES_ROTATE15: dict[str, Any] = {
     **KERNEL9_SEPARATE_BATCHES,
     "augment_max_rotation_deg": 15.0,
