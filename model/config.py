@@ -108,6 +108,9 @@ class RalisConfig:
     top_k: int = 3
     expert_hidden: int = 128
     temperature: float = 0.1
+    # Label smoothing of every classification term (0 = the paper's plain cross-entropy):
+    # the target puts 1 - e on the true class and e / K on every class.
+    label_smoothing: float = 0.0
 
     # Ablations (paper Table 5). Defaults are the full RALIS model.
     use_moe: bool = True  # False = "-MoE": a plain MLP head
@@ -123,6 +126,8 @@ class RalisConfig:
     def __post_init__(self) -> None:
         if not self.views:
             raise ValueError("a model needs at least one view")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ValueError(f"label_smoothing must lie in [0, 1), got {self.label_smoothing}")
         names = [v.name for v in self.views]
         if len(set(names)) != len(names):
             raise ValueError(f"duplicate view names: {names}")

@@ -146,16 +146,21 @@ def classification_loss(
     view_logits: torch.Tensor | None = None,
     view_mask: torch.Tensor | None = None,
     class_weights: torch.Tensor | None = None,
+    label_smoothing: float = 0.0,
 ) -> torch.Tensor:
     """Paper Eq. 11: cross-entropy on the fused logits plus every present view's logits,
     averaged over the terms that exist. Labels -1 are unlabelled and contribute nothing.
 
     `class_weights (K,)`: each term is multiplied by its class's weight (e.g. inverse class
     frequency, mean 1 over the training samples); the average still divides by the count.
+    `label_smoothing` e: each term is the cross-entropy against 1 - e on the label plus e / K
+    on every class (0: the paper's).
     """
     labelled = labels >= 0
     safe_labels = labels.clamp_min(0)
-    terms = F.cross_entropy(fused_logits, safe_labels, reduction="none")  # (B,)
+    terms = F.cross_entropy(
+        fused_logits, safe_labels, reduction="none", label_smoothing=label_smoothing
+    )  # (B,)
     sample_weight = (
         class_weights.to(terms.dtype)[safe_labels]
         if class_weights is not None
@@ -170,6 +175,7 @@ def classification_loss(
             view_logits.reshape(-1, view_logits.shape[-1]),
             safe_labels.repeat_interleave(num_views),
             reduction="none",
+            label_smoothing=label_smoothing,
         ).reshape(-1, num_views)  # (B, V)
         per_view = per_view * sample_weight.unsqueeze(1)
         include = view_mask & labelled.unsqueeze(1)

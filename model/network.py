@@ -208,6 +208,7 @@ def compute_losses(
         output.view_logits if individual else None,
         output.view_mask if individual else None,
         class_weights,
+        config.label_smoothing,
     )
     contrast = contrastive_term(output, config)
     balance = load_balance_loss(output.fused_head)

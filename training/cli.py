@@ -153,6 +153,12 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         help="encoder convolution kernel (default 9, which beat 5 on DSADS and Berkeley MHAD; "
         "5 before 2026-12-02)",
     )
+    parser.add_argument(
+        "--label-smoothing",
+        type=float,
+        default=None,
+        help="label smoothing of every classification term (default 0, the paper's)",
+    )
     for ablation in ABLATIONS:  # the paper's Table 5, one flag per ablation
         if ablation.flag is not None:
             parser.add_argument(
@@ -184,6 +190,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     model: dict[str, Any] = {"contrastive": args.contrastive, "embed_dim": args.embed_dim}
     if args.kernel_size is not None:
         model["kernel_size"] = args.kernel_size
+    if args.label_smoothing is not None:
+        model["label_smoothing"] = args.label_smoothing
     recipe: dict[str, Any] = dict(PAPER_RECIPE) if args.recipe == "paper" else {}
     recipe |= {k: getattr(args, k) for k in _RECIPE_FLAGS if getattr(args, k) is not None}
     if args.augment_transforms is not None:  # "all" = every transform, scaling included

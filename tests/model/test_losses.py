@@ -268,3 +268,45 @@ def test_class_weights_scale_each_term_by_its_class() -> None:
     torch.testing.assert_close(actual, expected)
     ones = classification_loss(fused, labels, views, mask, class_weights=torch.ones(3))
     torch.testing.assert_close(ones, classification_loss(fused, labels, views, mask))
+
+
+def smoothed_cross_entropy(logits: torch.Tensor, label: int, smoothing: float) -> torch.Tensor:
+    """-sum_k q_k log p_k with q = 1 - e on the label plus e / K on every class (Szegedy et
+    al., "Rethinking the Inception architecture", 2016, Sec. 7), written out per class."""
+    log_p = torch.log(torch.exp(logits) / torch.exp(logits).sum())
+    classes = logits.shape[0]
+    return -sum(
+        ((1 - smoothing) * (k == label) + smoothing / classes) * log_p[k] for k in range(classes)
+    )
+
+
+def test_label_smoothing_follows_its_definition_on_fused_and_view_terms() -> None:
+    gen = torch.Generator().manual_seed(2)
+    fused = torch.randn(3, 5, generator=gen)
+    views = torch.randn(3, 2, 5, generator=gen)
+    mask = torch.tensor([[True, False], [True, True], [False, True]])
+    labels = torch.tensor([4, 0, -1])  # sample 2 unlabelled
+    e = 0.1
+    terms = [
+        smoothed_cross_entropy(fused[0], 4, e),
+        smoothed_cross_entropy(views[0, 0], 4, e),
+        smoothed_cross_entropy(fused[1], 0, e),
+        smoothed_cross_entropy(views[1, 0], 0, e),
+        smoothed_cross_entropy(views[1, 1], 0, e),
+    ]
+    expected = torch.stack(terms).mean()
+    actual = classification_loss(fused, labels, views, mask, label_smoothing=e)
+    torch.testing.assert_close(actual, expected)
+    # Smoothing 0 is the plain cross-entropy of the paper.
+    torch.testing.assert_close(
+        classification_loss(fused, labels, views, mask, label_smoothing=0.0),
+        classification_loss(fused, labels, views, mask),
+    )
+
+
+@pytest.mark.parametrize("smoothing", [-0.1, 1.0])
+def test_label_smoothing_outside_0_1_is_refused(smoothing: float) -> None:
+    from model import RalisConfig, ViewConfig
+
+    with pytest.raises(ValueError, match="label_smoothing"):
+        RalisConfig(views=(ViewConfig("a", 3),), num_classes=2, label_smoothing=smoothing)

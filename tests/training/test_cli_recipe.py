@@ -77,3 +77,8 @@ def test_augment_max_rotation_flag_and_its_range() -> None:
 def test_share_encoders_flag() -> None:
     assert not _config().share_encoders
     assert _config("--share-encoders").share_encoders
+
+
+def test_label_smoothing_flag_reaches_the_model_config() -> None:
+    assert _config().model["label_smoothing"] == 0.0
+    assert _config("--label-smoothing", "0.1").model["label_smoothing"] == 0.1
