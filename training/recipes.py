@@ -102,6 +102,8 @@ KERNEL9_SEPARATE_BATCHES_SHARED_ENCODER: dict[str, Any] = {
 # Kernel 9 and a separate batch with AdamW's decoupled weight decay at 0.1 instead of 0.01:
 # at lr 1e-3 over 8,500 cosine steps, 0.01 shrinks the weights by under 5% in all, so it
 # barely regularises; with three training subjects, does a real decay generalise better?
+# No measurable effect on Table 3 (-0.34 at 5 views, 2 seeds split; results/dsads/
+# tables_weight_decay0.1): not adopted.
 KERNEL9_SEPARATE_BATCHES_WEIGHT_DECAY_0_1: dict[str, Any] = {
     **KERNEL9_SEPARATE_BATCHES,
     "weight_decay": 0.1,
