@@ -31,7 +31,13 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         "(with overlapping windows, so neighbours cannot hold what a window lost)",
     )
     parser.add_argument("--train-subjects", type=_subjects, default=d.train_subjects)
-    parser.add_argument("--val-subjects", type=_subjects, default=d.val_subjects)
+    parser.add_argument(
+        "--val-subjects",
+        type=_subjects,
+        default=d.val_subjects,
+        help="checkpoint selection and early stopping; may repeat training subjects only "
+        "with --select-on last --no-view-prior (a final model: validation then only monitors)",
+    )
     parser.add_argument("--test-subjects", type=_subjects, default=d.test_subjects)
     parser.add_argument(
         "--protocol", default=d.protocol, choices=["complete", "uniform", "per_view"]

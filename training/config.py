@@ -189,9 +189,29 @@ class TrainConfig:
             )
         if not 0 <= self.warmup_fraction < 1:
             raise ValueError(f"warmup_fraction must be in [0, 1), got {self.warmup_fraction}")
-        overlap = set(self.train_subjects) & (set(self.val_subjects) | set(self.test_subjects))
-        if overlap:
-            raise ValueError(f"subjects {sorted(overlap)} are in training and evaluation splits")
+        tested = set(self.train_subjects) & set(self.test_subjects)
+        if tested:
+            raise ValueError(f"subjects {sorted(tested)} are in the training and test splits")
+        if self.validation_is_trained_on:
+            # Validation then only draws the learning curves: it must not choose anything.
+            if self.select_on != "last":
+                raise ValueError(
+                    f"subjects {sorted(set(self.train_subjects) & set(self.val_subjects))} are "
+                    "in the training and validation splits; that is allowed only with "
+                    "select_on='last' (--select-on last: the final epoch is kept and "
+                    "validation is a monitor), so that validation chooses nothing"
+                )
+            if self.view_prior:
+                raise ValueError(
+                    "the view prior is chosen on validation, which here holds training "
+                    "subjects; turn it off (--no-view-prior)"
+                )
+
+    @property
+    def validation_is_trained_on(self) -> bool:
+        """Validation subjects are also trained on (a final model on all but the test
+        subjects): validation is then a monitor only."""
+        return bool(set(self.train_subjects) & set(self.val_subjects))
 
     @property
     def resolved_eval_protocol(self) -> Protocol:

@@ -85,6 +85,21 @@ def _architecture(model: RalisConfig) -> str:
     )
 
 
+def _selection(checkpoint: Checkpoint) -> str:
+    """How the kept epoch was chosen, and on which subjects."""
+    config = checkpoint.train_config
+    kept = f"kept epoch {checkpoint.epoch}, validation macro-F1 {checkpoint.val_macro_f1 * 100:.2f}"
+    if config.validation_is_trained_on:
+        return (
+            f"validation {_subjects(config.val_subjects)} is also trained on, so it only draws "
+            f"the learning curves and the final epoch is kept ({kept}, on seen subjects)"
+        )
+    return (
+        f"checkpoint selection {_subjects(config.val_subjects)} (selection metric "
+        f"`{config.select_on}`, smoothed over {config.smoothing} epochs; {kept})"
+    )
+
+
 def model_card(
     checkpoint: Checkpoint,
     evaluation: Mapping[str, Any],
@@ -133,10 +148,8 @@ masked, never imputed. Classes: {", ".join(checkpoint.class_names)}.
 - Data: {dataset}, `{config.data}` (view set `{config.view_set}`), windows of
   {config.window_seconds:g} s at {", ".join(f"{r:g}" for r in rates)} Hz, training hop {hop:g} s
   ({overlap:.0f}% overlap); evaluation windows do not overlap.
-- Subjects: training {_subjects(config.train_subjects)}; checkpoint selection
-  {_subjects(config.val_subjects)} (selection metric `{config.select_on}`, smoothed over
-  {config.smoothing} epochs; kept epoch {checkpoint.epoch}, validation macro-F1
-  {checkpoint.val_macro_f1 * 100:.2f}); test {_subjects(config.test_subjects)}, never seen.
+- Subjects: training {_subjects(config.train_subjects)}; {_selection(checkpoint)}; test
+  {_subjects(config.test_subjects)}, never seen.
 - Missing views in training: {PROTOCOLS[config.protocol]}.
 - Augmentation: {augmentation}.
 - Recipe: {config.optimizer}, lr {config.lr:g} ({config.lr_schedule}, warm-up

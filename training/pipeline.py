@@ -61,7 +61,11 @@ def load_split(config: TrainConfig, split: Split) -> MultiViewDataset:
         return load_berkeley_mhad(config.data, subjects, config.window_seconds, hop)
     if is_npz_source(config.data):
         splits = split_by_subject(
-            load_npz(config.data), config.train_subjects, config.val_subjects, config.test_subjects
+            load_npz(config.data),
+            config.train_subjects,
+            config.val_subjects,
+            config.test_subjects,
+            val_may_overlap_train=config.validation_is_trained_on,
         )
         return splits[("train", "val", "test").index(split)]
     return load_dsads(

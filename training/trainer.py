@@ -344,13 +344,11 @@ def train(
             recent = [selection_value(r, config.select_on) for r in earlier]
             smoothed = float(np.mean([*recent, selection_value(record, config.select_on)]))
             record["selection_smoothed"] = smoothed
-            improved = smoothed > best_value
-            if improved:
-                best_value, best_epoch, stale = smoothed, epoch, 0
-            else:
-                stale += 1
-            keep = improved if config.select_on != "last" else True
+            # "last" keeps every epoch as it comes, so the kept epoch is always the newest.
+            keep = smoothed > best_value or config.select_on == "last"
+            stale = 0 if keep else stale + 1
             if keep:
+                best_value, best_epoch = smoothed, epoch
                 Checkpoint(
                     kept_model,
                     data.normalizer,
@@ -368,7 +366,7 @@ def train(
             history.append(record)
             metrics_file.write(json.dumps(record) + "\n")
             metrics_file.flush()
-            finished = stale >= patience and config.select_on != "last"
+            finished = stale >= patience
             log.info(
                 "epoch %d/%d loss %.4f (cls %.4f con %.4f bal %.4f) val F1 %.4f scen %.4f "
                 "sel %.4f best %.4f@%d lr %.2e %.1fs",

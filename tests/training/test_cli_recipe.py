@@ -82,3 +82,16 @@ def test_share_encoders_flag() -> None:
 def test_label_smoothing_flag_reaches_the_model_config() -> None:
     assert _config().model["label_smoothing"] == 0.0
     assert _config("--label-smoothing", "0.1").model["label_smoothing"] == 0.1
+
+
+def test_validation_subjects_may_be_trained_on_only_as_a_monitor() -> None:
+    """A final model on every subject but the test ones: validation chooses nothing then."""
+    final = ("--train-subjects", "1,2,3,4,5", "--val-subjects", "5")
+    config = _config(*final, "--select-on", "last", "--no-view-prior")
+    assert config.validation_is_trained_on and not _config().validation_is_trained_on
+    with pytest.raises(ValueError, match="allowed only with select_on='last'"):
+        _config(*final, "--no-view-prior")
+    with pytest.raises(ValueError, match="--no-view-prior"):
+        _config(*final, "--select-on", "last")
+    with pytest.raises(ValueError, match=r"subjects \[6\] are in the training and test splits"):
+        _config("--train-subjects", "1,2,6", "--select-on", "last", "--no-view-prior")

@@ -9,10 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from tests.training.conftest import tiny_config
+from tests.training.conftest import FIXTURE_ZIP, tiny_config
 from training.checkpoint import Checkpoint
 from training.config import TrainConfig
 from training.data.dataset import ViewInfo
+from training.data.dsads import load_dsads
+from training.data.npz import save_npz
 from training.evaluation import embed_views
 from training.pipeline import prepare_data
 from training.trainer import (
@@ -406,3 +408,26 @@ def test_only_views_an_encoder_can_take_alike_share_it() -> None:
     assert shared_encoder_group(arm) != shared_encoder_group(
         view("arm3", "pose3d", 9, root_joint=1, scale_joint=0)
     )
+
+
+def test_a_final_model_trains_on_its_validation_subject_and_keeps_the_last_epoch(
+    tmp_path: Path,
+) -> None:
+    # As .npz: the DSADS fixture holds only subjects 1 and 2, and a test split needs others.
+    real = load_dsads(
+        FIXTURE_ZIP, window_seconds=4.0, hop_seconds=1.0, subjects=(1, 2), activities=(1, 9, 12)
+    )
+    save_npz(real, tmp_path / "mine.npz")
+    config = tiny_config(
+        data=str(tmp_path / "mine.npz"),
+        activities=None,
+        epochs=3,
+        train_subjects=(1, 2),
+        test_subjects=(),
+        select_on="last",
+        view_prior=False,
+    )
+    result = train(config, tmp_path / "run", progress=False)
+    assert set(prepare_data(config).train.subject.tolist()) == {1, 2}
+    assert (result.best_epoch, Checkpoint.load(result.checkpoint_path).epoch) == (3, 3)
+    assert len(_records(tmp_path / "run")) == 3  # validation still draws the learning curves

@@ -16,15 +16,25 @@ def split_by_subject(
     train: Sequence[int] = DSADS_DEFAULT_SPLIT["train"],
     val: Sequence[int] = DSADS_DEFAULT_SPLIT["val"],
     test: Sequence[int] = DSADS_DEFAULT_SPLIT["test"],
+    *,
+    val_may_overlap_train: bool = False,
 ) -> tuple[MultiViewDataset, MultiViewDataset, MultiViewDataset]:
     """The samples of the `train`, `val` and `test` subjects; subjects in none are left out.
+    With `val_may_overlap_train` validation may repeat training subjects (it is then a
+    monitor only); test subjects are never in another split.
 
     Raises:
         ValueError: a subject listed twice or absent from the dataset.
     """
     groups = {"train": list(train), "val": list(val), "test": list(test)}
+    disjoint = [("train", "test"), ("val", "test")]
+    if not val_may_overlap_train:
+        disjoint.append(("train", "val"))
+    repeated = sorted(
+        {s for a, b in disjoint for s in set(groups[a]) & set(groups[b])}
+        | {s for group in groups.values() for s in group if group.count(s) > 1}
+    )
     listed = [subject for group in groups.values() for subject in group]
-    repeated = sorted({s for s in listed if listed.count(s) > 1})
     if repeated:
         raise ValueError(f"subjects {repeated} are in more than one split: {groups}")
     available = np.unique(dataset.subject)

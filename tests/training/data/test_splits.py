@@ -31,3 +31,16 @@ def test_split_errors() -> None:
         split_by_subject(data, train=[1, 2], val=[2], test=[3])
     with pytest.raises(ValueError, match=r"subjects \[4, 5, 6, 7, 8\] have no samples"):
         split_by_subject(data)
+
+
+def test_validation_may_repeat_training_subjects_only_when_allowed_and_test_never() -> None:
+    data = make_dataset(n=30, subjects=(1, 2, 3))
+    train, val, test = split_by_subject(
+        data, train=[1, 2], val=[2], test=[3], val_may_overlap_train=True
+    )
+    assert set(train.subject.tolist()) == {1, 2} and set(val.subject.tolist()) == {2}
+    assert set(test.subject.tolist()) == {3}
+    with pytest.raises(ValueError, match=r"subjects \[3\] are in more than one split"):
+        split_by_subject(data, train=[1, 3], val=[2], test=[3], val_may_overlap_train=True)
+    with pytest.raises(ValueError, match=r"subjects \[1\] are in more than one split"):
+        split_by_subject(data, train=[1, 1], val=[2], test=[3], val_may_overlap_train=True)
