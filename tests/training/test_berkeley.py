@@ -68,6 +68,13 @@ def test_the_ema_recipe_is_the_shipped_recipe_plus_a_weight_average_only() -> No
     assert dataclasses.replace(averaged, weight_ema=None) == both
 
 
+def test_the_label_smoothing_recipe_is_kernel9_plus_label_smoothing_only() -> None:
+    kernel9 = berkeley_config("trials.npz", seed=0, **RECIPES["kernel9"])
+    smoothed = berkeley_config("trials.npz", seed=0, **RECIPES["kernel9_label_smoothing0.1"])
+    assert (kernel9.model["label_smoothing"], smoothed.model["label_smoothing"]) == (0.0, 0.1)
+    assert dataclasses.replace(smoothed, model=kernel9.model) == kernel9
+
+
 def _summary(everything: tuple[float, float], singles: dict[str, tuple[float, float]]) -> dict:
     combination = {
         "1 view": [
